@@ -1,0 +1,260 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tabletd/tabletd/dbconfig"
+	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/tablet"
+	"github.com/tabletd/tabletd/tabletserver"
+	"github.com/tabletd/tabletd/topo"
+)
+
+// options are the command line; bind fills them, toConfig turns them into a tablet.Config.
+type options struct {
+	configFile     string
+	tabletPath     string
+	hostname       string
+	keyspace       string
+	shard          string
+	initType       string
+	dbNameOverride string
+	tags           map[string]string
+
+	db       dbconfig.Config
+	users    map[dbconfig.Role]*dbconfig.Credential
+	useSSL   map[dbconfig.Role]*bool
+	httpPort int
+	grpcPort int
+	bindAddr string
+	services []string
+	grpcMax  int
+
+	topoImpl     string
+	topoAddr     string
+	topoRoot     string
+	embeddedTopo string
+
+	query          tabletserver.QueryConfig
+	healthInterval time.Duration
+	unhealthy      time.Duration
+	grace          time.Duration
+	unmanaged      bool
+
+	backupImpl string
+	backupRoot string
+	pidFile    string
+
+	aclFile    string
+	aclEnforce bool
+	aclReload  time.Duration
+	aclStrict  bool
+	aclDryRun  bool
+	aclExempt  string
+	rulesFile  string
+	rulesWatch bool
+	logFormat  string
+	logLevel   string
+	gcPercent  int
+
+	compat map[string]*string // accepted for compatibility; no effect yet (logged at start)
+}
+
+// compatFlags are vttablet flags that vitess-operator or the Vitess examples pass and that
+// tabletd accepts without acting on them yet. Each one is reported at start, never ignored silently.
+var compatFlags = []string{
+	"log-dir", "log-queries-to-file", "restore-from-backup", "heartbeat-on-demand-duration",
+	"heartbeat-enable", "heartbeat-interval", "pprof-http", "enable-replication-reporter",
+	"db-flavor", "vtctld-addr", "init-timeout", "tablet-manager-protocol", "tablet-protocol",
+	"logtostderr", "alsologtostderr", "mysqlctl-socket", "wait-for-backup-interval",
+	"backup-engine-implementation", "mycnf-file", "mycnf-socket-file",
+}
+
+func newFlagSet(o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("tabletd", pflag.ContinueOnError)
+	// vttablet accepts --grpc_port as --grpc-port (its normalizer maps _ to -); so do we.
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+	})
+	fs.SortFlags = false
+	fs.StringVar(&o.configFile, "config", "", "YAML file with the same settings as the flags (keys = flag names); flags win")
+	fs.StringVar(&o.tabletPath, "tablet-path", "", "tablet alias <cell>-<uid>, e.g. zone1-100")
+	fs.StringVar(&o.hostname, "tablet-hostname", "", "hostname vtgate and vtctld use to reach this tablet (default: the machine's hostname)")
+	fs.StringVar(&o.keyspace, "init-keyspace", "", "keyspace of this tablet")
+	fs.StringVar(&o.shard, "init-shard", "", "shard of this tablet: 0, -80, 80-, …")
+	fs.StringVar(&o.initType, "init-tablet-type", "REPLICA", "initial type: REPLICA, RDONLY, SPARE, or PRIMARY (tabletd only)")
+	fs.StringVar(&o.dbNameOverride, "init-db-name-override", "", "MySQL database name (default vt_<keyspace>)")
+	o.tags = map[string]string{}
+	fs.Var(tagsValue(o.tags), "init-tags", "tablet tags, comma separated key:value pairs")
+
+	o.db = dbconfig.Default()
+	fs.StringVar(&o.db.Host, "db-host", "", "MySQL host")
+	fs.IntVar(&o.db.Port, "db-port", 3306, "MySQL port")
+	fs.StringVar(&o.db.Socket, "db-socket", "", "MySQL unix socket (preferred over host:port)")
+	fs.StringVar(&o.db.Charset, "db-charset", "utf8mb4", "connection character set")
+	o.users, o.useSSL = map[dbconfig.Role]*dbconfig.Credential{}, map[dbconfig.Role]*bool{}
+	for _, r := range dbconfig.Roles {
+		c := o.db.Users[r]
+		o.users[r] = &c
+		fs.StringVar(&c.User, "db-"+string(r)+"-user", c.User, "MySQL user for the "+string(r)+" role")
+		fs.StringVar(&c.Password, "db-"+string(r)+"-password", "", "password of the "+string(r)+" user")
+		o.useSSL[r] = fs.Bool("db-"+string(r)+"-use-ssl", false, "TLS to MySQL for the "+string(r)+" user (not supported yet: only false)")
+	}
+	fs.IntVar(&o.httpPort, "port", 15000, "HTTP port (status pages, metrics)")
+	fs.IntVar(&o.grpcPort, "grpc-port", 16000, "gRPC port (queryservice, tabletmanager)")
+	fs.StringVar(&o.bindAddr, "grpc-bind-address", "", "address to listen on (default all interfaces)")
+	fs.StringSliceVar(&o.services, "service-map", nil, "gRPC services: grpc-queryservice,grpc-tabletmanager")
+	fs.IntVar(&o.grpcMax, "grpc-max-message-size", 16*1024*1024, "max gRPC message size in bytes")
+
+	fs.StringVar(&o.topoImpl, "topo-implementation", "etcd2", "topology implementation (only etcd2)")
+	fs.StringVar(&o.topoAddr, "topo-global-server-address", "", "global etcd endpoints, comma separated")
+	fs.StringVar(&o.topoRoot, "topo-global-root", "/vitess/global", "global topology root")
+	fs.StringVar(&o.embeddedTopo, "embedded-topo-dir", "", "with no --topo-global-server-address: run a local etcd with data here (demo)")
+
+	fs.DurationVar(&o.healthInterval, "health-check-interval", 20*time.Second, "interval between health broadcasts")
+	fs.DurationVar(&o.unhealthy, "unhealthy-threshold", 2*time.Hour, "replication lag above which a replica stops serving")
+	fs.DurationVar(&o.grace, "shutdown-grace-period", 3*time.Second, "how long in-flight requests may run after SIGTERM")
+	o.query = tabletserver.DefaultQueryConfig()
+	q := &o.query
+	fs.IntVar(&q.PoolSize, "queryserver-config-pool-size", q.PoolSize, "query pool size (non-transactional reads)")
+	fs.IntVar(&q.StreamPoolSize, "queryserver-config-stream-pool-size", q.StreamPoolSize, "stream pool size")
+	fs.IntVar(&q.TxCap, "queryserver-config-transaction-cap", q.TxCap, "max concurrent transactions and reserved connections")
+	fs.DurationVar(&q.QueryPoolTimeout, "queryserver-config-query-pool-timeout", q.QueryPoolTimeout, "max wait for a query pool connection (0: the query's deadline)")
+	fs.DurationVar(&q.TxPoolTimeout, "queryserver-config-txpool-timeout", q.TxPoolTimeout, "max wait for a transaction pool connection")
+	fs.IntVar(&q.MaxWaiters, "queryserver-config-query-pool-waiter-cap", q.MaxWaiters, "max callers waiting for a pool connection; more are refused at once (0: unlimited)")
+	fs.DurationVar(&q.IdleTimeout, "queryserver-config-idle-timeout", q.IdleTimeout, "close pool connections idle this long")
+	fs.DurationVar(&q.MaxLifetime, "queryserver-config-pool-conn-max-lifetime", q.MaxLifetime, "close pool connections older than this (0: never)")
+	fs.DurationVar(&q.QueryTimeout, "queryserver-config-query-timeout", q.QueryTimeout, "max time a statement may run (0: no limit)")
+	fs.DurationVar(&q.TxTimeout, "queryserver-config-transaction-timeout", q.TxTimeout, "max lifetime of an OLTP transaction or reserved connection")
+	fs.DurationVar(&q.OLAPTxTimeout, "queryserver-config-olap-transaction-timeout", q.OLAPTxTimeout, "max lifetime of an OLAP transaction")
+	fs.IntVar(&q.MaxResultSize, "queryserver-config-max-result-size", q.MaxResultSize, "max rows a non-streaming query may return")
+	fs.IntVar(&q.StreamBufferSize, "queryserver-config-stream-buffer-size", q.StreamBufferSize, "bytes of rows per streamed message")
+	fs.IntVar(&q.WarnResultSize, "queryserver-config-warn-result-size", q.WarnResultSize, "log and count results with more rows than this (0: off)")
+	fs.BoolVar(&q.RejectDMLWithoutWhere, "queryserver-config-reject-dml-without-where", false, "refuse UPDATE and DELETE without a WHERE clause")
+	cc := &q.Consolidator
+	fs.BoolVar(&cc.OnPrimary, "enable-consolidator", cc.OnPrimary, "share identical concurrent reads on a PRIMARY too")
+	fs.BoolVar(&cc.OnReplicas, "enable-consolidator-replicas", cc.OnReplicas, "share identical concurrent reads on REPLICA/RDONLY")
+	fs.IntVar(&cc.MaxWaiters, "consolidator-query-waiter-cap", cc.MaxWaiters, "callers that may wait for one shared read; more run their own (0: unlimited)")
+	fs.Int64Var(&cc.MaxBytes, "consolidator-total-bytes", cc.MaxBytes, "bytes of results held for waiters; a larger result is not shared (0: unlimited)")
+	fs.BoolVar(&cc.RejectOnFull, "consolidator-reject-on-full", cc.RejectOnFull, "past a consolidator bound, refuse with RESOURCE_EXHAUSTED instead of running the caller's own query")
+	fs.BoolVar(&o.unmanaged, "unmanaged", false, "MySQL is managed outside tabletd (the only mode tabletd has)")
+	fs.StringVar(&o.backupImpl, "backup-storage-implementation", "", "backup storage: file (used by a later release)")
+	fs.StringVar(&o.backupRoot, "file-backup-storage-root", "", "root directory of file backup storage")
+	fs.StringVar(&o.pidFile, "pid-file", "", "write the process id here")
+	fs.StringVar(&o.aclFile, "table-acl-config", "", "table ACL file (Vitess tableacl JSON); reloaded on SIGHUP and every --table-acl-config-reload-interval")
+	fs.BoolVar(&o.aclEnforce, "enforce-tableacl-config", false, "refuse to start without a valid --table-acl-config")
+	fs.DurationVar(&o.aclReload, "table-acl-config-reload-interval", 0, "re-read the table ACL file this often (0: only on SIGHUP)")
+	fs.BoolVar(&o.aclStrict, "queryserver-config-strict-table-acl", false, "refuse statements the table ACL does not allow (else they are only counted)")
+	fs.BoolVar(&o.aclDryRun, "queryserver-config-enable-table-acl-dry-run", false, "count table ACL failures without refusing")
+	fs.StringVar(&o.aclExempt, "queryserver-config-acl-exempt-acl", "", "a user or group exempt from table ACL checks")
+	fs.StringVar(&o.rulesFile, "filecustomrules", "", "custom query rules file (Vitess JSON); a bad file stops the start, on reload it keeps the rules in force")
+	fs.BoolVar(&o.rulesWatch, "filecustomrules-watch", false, "re-read --filecustomrules when it changes (checked every second; SIGHUP also reloads)")
+	fs.IntVar(&o.gcPercent, "gc-percent", 200, "Go GC target percentage (GOGC); the environment's GOGC wins when set")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	o.compat = map[string]*string{}
+	for _, n := range compatFlags {
+		o.compat[n] = fs.String(n, "", "accepted for vttablet compatibility; no effect yet")
+		fs.Lookup(n).NoOptDefVal = "true"
+	}
+	return fs
+}
+
+// toConfig builds the tablet configuration; every error names the flag and the fix.
+func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
+	c := tablet.DefaultConfig()
+	alias, err := topo.ParseTabletAlias(o.tabletPath)
+	if err != nil {
+		return c, fmt.Errorf("--tablet-path %q: must be <cell>-<uid>, e.g. zone1-100 (%w)", o.tabletPath, err)
+	}
+	c.Alias = alias
+	if c.Hostname = o.hostname; c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+	}
+	c.Keyspace, c.Shard, c.DBNameOverride = o.keyspace, o.shard, o.dbNameOverride
+	if c.InitType, err = parseTabletType(o.initType); err != nil {
+		return c, err
+	}
+	c.Tags = o.tags
+	if o.topoImpl != "etcd2" {
+		return c, fmt.Errorf("--topo-implementation %q is not supported: tabletd speaks etcd2 only", o.topoImpl)
+	}
+	c.Topo.GlobalServerAddress, c.Topo.GlobalRoot, c.EmbeddedTopoDir = o.topoAddr, o.topoRoot, o.embeddedTopo
+	c.HTTPPort, c.GRPCPort, c.BindAddress, c.ServiceMap, c.GRPCMaxMessageSize = o.httpPort, o.grpcPort, o.bindAddr, o.services, o.grpcMax
+	c.DB = o.db
+	for r, cred := range o.users {
+		c.DB.Users[r] = *cred
+		if *o.useSSL[r] {
+			return c, fmt.Errorf("--db-%s-use-ssl=true is not supported yet: use a local socket or a trusted network and set it to false", r)
+		}
+	}
+	if c.DB.Host == "" && c.DB.Socket == "" {
+		// vttablet beside a mysqlctl-managed mysqld finds it under $VTDATAROOT.
+		if root := env("VTDATAROOT"); root != "" {
+			c.DB.Socket = fmt.Sprintf("%s/vt_%010d/mysql.sock", root, alias.Uid)
+		}
+	}
+	c.Query.HealthCheckInterval, c.Query.UnhealthyThreshold, c.Query.ShutdownGracePeriod = o.healthInterval, o.unhealthy, o.grace
+	c.Query.Query = o.query
+	c.TableACLFile, c.EnforceTableACL, c.TableACLReloadInterval = o.aclFile, o.aclEnforce, o.aclReload
+	c.QueryRulesFile, c.QueryRulesWatch = o.rulesFile, o.rulesWatch
+	c.Query.ACL = tabletserver.ACLConfig{Strict: o.aclStrict, DryRun: o.aclDryRun, Exempt: o.aclExempt}
+	c.Unmanaged = o.unmanaged
+	if o.backupImpl != "" && o.backupImpl != "file" {
+		return c, fmt.Errorf("--backup-storage-implementation %q is not supported: use file", o.backupImpl)
+	}
+	return c, nil
+}
+
+func parseTabletType(s string) (topodatapb.TabletType, error) {
+	v, ok := topodatapb.TabletType_value[strings.ToUpper(s)]
+	if !ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			v, ok = int32(n), true
+		}
+	}
+	tt := topodatapb.TabletType(v)
+	switch tt {
+	case topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY, topodatapb.TabletType_SPARE:
+		if ok {
+			return tt, nil
+		}
+	}
+	return 0, fmt.Errorf("--init-tablet-type %q is not allowed: use REPLICA, RDONLY, SPARE or PRIMARY", s)
+}
+
+// tagsValue parses vttablet's --init-tags format, "k1:v1,k2:v2" (k=v is accepted too).
+type tagsValue map[string]string
+
+func (t tagsValue) String() string {
+	parts := make([]string, 0, len(t))
+	for k, v := range t {
+		parts = append(parts, k+":"+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (t tagsValue) Set(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, ":")
+		if !ok {
+			k, v, ok = strings.Cut(kv, "=")
+		}
+		if !ok || k == "" {
+			return fmt.Errorf("tag %q is not key:value", kv)
+		}
+		t[k] = v
+	}
+	return nil
+}
+
+func (t tagsValue) Type() string { return "key:value,…" }

@@ -1,0 +1,174 @@
+// Package httpserver serves tabletd's HTTP endpoints: the /debug/status page, health and liveness checks, Prometheus metrics and pprof.
+package httpserver
+
+import (
+	"html/template"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Page is everything /debug/status shows. Later issues add sections (pools, queries, ACLs).
+type Page struct {
+	Alias, Keyspace, Shard, TabletType string
+	Hostname                           string
+	GRPCPort, HTTPPort                 int32
+	State                              string
+	Serving                            bool
+	Reason                             string // why not serving; empty while serving
+	PrimaryTermStart                   time.Time
+
+	MySQLAddress, MySQLFlavor, MySQLVersion string
+	MySQLUp                                 bool
+	MySQLError                              string
+	MySQLCheckedAt                          time.Time
+	ReadOnly                                bool
+	Position                                string
+	Lag                                     string // "n/a (primary)", "3s", "unknown: why"
+
+	TopoAddress, TopoRoot, Cell string
+	TopoRegistered, TopoInSync  bool
+	TopoError                   string
+
+	ACLFile     string // empty: no table ACL configured
+	ACLLoadedAt time.Time
+	ACLError    string // last failed reload (the previous ACL stayed in force)
+
+	RulesFile     string // empty: no custom query rules
+	RulesLoadedAt time.Time
+	RulesError    string
+
+	HealthSubscribers int
+	LastBroadcast     time.Time
+	InFlight          int
+
+	BuildVersion string
+	Started      time.Time
+	Now          time.Time
+}
+
+// Uptime is Now - Started, rounded for people.
+func (p Page) Uptime() time.Duration { return p.Now.Sub(p.Started).Round(time.Second) }
+
+// Source provides the page.
+type Source interface {
+	StatusPage() Page
+}
+
+// NewHandler returns the mux with every endpoint. gatherer serves /metrics; extra adds the
+// components' own pages (e.g. /debug/acl), by path.
+func NewHandler(src Source, gatherer prometheus.Gatherer, log *zap.Logger, extra map[string]http.HandlerFunc) http.Handler {
+	mux := http.NewServeMux()
+	for path, h := range extra {
+		mux.HandleFunc(path, h)
+	}
+	mux.HandleFunc("/debug/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := statusTemplate.Execute(w, src.StatusPage()); err != nil {
+			log.Warn("rendering /debug/status", zap.Error(err))
+		}
+	})
+	// /debug/health answers 200 only while the tablet serves, like vttablet's; load
+	// balancers and operators use it as readiness.
+	mux.HandleFunc("/debug/health", func(w http.ResponseWriter, r *http.Request) {
+		p := src.StatusPage()
+		if !p.Serving {
+			http.Error(w, "not serving: "+p.Reason, http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	// /healthz is liveness: the process answers. A tablet that is up but not serving (say,
+	// mysqld is down) must not be restarted for it, or the restart hides the real problem.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/debug/status", http.StatusFound)
+	})
+	return mux
+}
+
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ts": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format(time.RFC3339)
+	},
+}).Parse(statusHTML))
+
+const statusHTML = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>tabletd {{.Alias}}</title>
+<style>
+body{font-family:sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em} h2{font-size:1.1em;margin-top:1.4em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse} td{padding:.2em .8em .2em 0;vertical-align:top}
+td:first-child{color:#555}
+.ok{color:#fff;background:#2a7a2a;padding:.1em .5em;border-radius:3px}
+.bad{color:#fff;background:#b22;padding:.1em .5em;border-radius:3px}
+</style></head><body>
+<h1>tabletd {{.Alias}} — {{.Keyspace}}/{{.Shard}} {{.TabletType}}</h1>
+<p>{{if .Serving}}<span class="ok">SERVING</span>{{else}}<span class="bad">{{.State}}</span> {{.Reason}}{{end}}</p>
+
+<h2>Tablet</h2>
+<table>
+<tr><td>Alias</td><td>{{.Alias}}</td></tr>
+<tr><td>Keyspace / shard</td><td>{{.Keyspace}} / {{.Shard}}</td></tr>
+<tr><td>Type</td><td>{{.TabletType}}{{if not .PrimaryTermStart.IsZero}} (primary term since {{ts .PrimaryTermStart}}){{end}}</td></tr>
+<tr><td>Serving state</td><td>{{.State}}{{if not .Serving}} — not serving: {{.Reason}}{{end}}</td></tr>
+<tr><td>Addresses</td><td>{{.Hostname}} gRPC :{{.GRPCPort}} HTTP :{{.HTTPPort}}</td></tr>
+<tr><td>In-flight requests</td><td>{{.InFlight}}</td></tr>
+<tr><td>Health streams</td><td>{{.HealthSubscribers}} subscriber(s), last broadcast {{ts .LastBroadcast}}</td></tr>
+</table>
+
+<h2>MySQL</h2>
+<table>
+<tr><td>Address</td><td>{{.MySQLAddress}}</td></tr>
+<tr><td>Answers</td><td>{{if .MySQLUp}}<span class="ok">yes</span>{{else}}<span class="bad">no</span> {{.MySQLError}}{{end}} (checked {{ts .MySQLCheckedAt}})</td></tr>
+<tr><td>Flavor / version</td><td>{{.MySQLFlavor}} {{.MySQLVersion}}</td></tr>
+<tr><td>Read-only</td><td>{{.ReadOnly}}</td></tr>
+<tr><td>Replication position</td><td>{{.Position}}</td></tr>
+<tr><td>Replication lag</td><td>{{.Lag}}</td></tr>
+</table>
+
+<h2>Topology</h2>
+<table>
+<tr><td>Global topo</td><td>{{.TopoAddress}} {{.TopoRoot}}</td></tr>
+<tr><td>Cell</td><td>{{.Cell}}</td></tr>
+<tr><td>Registered</td><td>{{if .TopoRegistered}}yes{{else}}<span class="bad">no</span>{{end}}{{if .TopoRegistered}}{{if .TopoInSync}}, record up to date{{else}}, <span class="bad">record not yet updated</span>{{end}}{{end}}</td></tr>
+<tr><td>Last topology error</td><td>{{if .TopoError}}{{.TopoError}}{{else}}none{{end}}</td></tr>
+</table>
+
+<h2>Table ACL</h2>
+<table>
+<tr><td>File</td><td>{{if .ACLFile}}{{.ACLFile}}{{else}}none (no table ACL checks){{end}}</td></tr>
+{{if .ACLFile}}<tr><td>Loaded</td><td>{{ts .ACLLoadedAt}}</td></tr>
+<tr><td>Last reload error</td><td>{{if .ACLError}}<span class="bad">{{.ACLError}}</span> (the ACL loaded before stays in force){{else}}none{{end}}</td></tr>{{end}}
+</table>
+
+<h2>Query rules</h2>
+<table>
+<tr><td>File</td><td>{{if .RulesFile}}{{.RulesFile}}{{else}}none{{end}}</td></tr>
+{{if .RulesFile}}<tr><td>Loaded</td><td>{{ts .RulesLoadedAt}}</td></tr>
+<tr><td>Last reload error</td><td>{{if .RulesError}}<span class="bad">{{.RulesError}}</span> (the rules loaded before stay in force){{else}}none{{end}}</td></tr>{{end}}
+</table>
+
+<h2>Process</h2>
+<table>
+<tr><td>Build</td><td>{{.BuildVersion}}</td></tr>
+<tr><td>Started</td><td>{{ts .Started}} (up {{.Uptime}})</td></tr>
+</table>
+<p><a href="/debug/health">/debug/health</a> · <a href="/metrics">/metrics</a> · <a href="/debug/pprof/">/debug/pprof</a></p>
+</body></html>
+`

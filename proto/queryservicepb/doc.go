@@ -1,0 +1,2 @@
+// Package queryservicepb holds the gRPC client and server code generated from queryservice.proto, Vitess's tablet query service.
+package queryservicepb

@@ -1,0 +1,131 @@
+// Package tablet assembles one tabletd instance from its components and owns their lifecycle: it opens them in order and closes them in reverse.
+package tablet
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tabletd/tabletd/dbconfig"
+	"github.com/tabletd/tabletd/grpcserver"
+	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/tabletmanager"
+	"github.com/tabletd/tabletd/tabletserver"
+	"github.com/tabletd/tabletd/topo"
+)
+
+// Config is the whole configuration of one tabletd. cmd/tabletd fills it from flags and the
+// YAML file; tests fill it directly.
+type Config struct {
+	Alias          *topodatapb.TabletAlias
+	Hostname       string
+	Keyspace       string
+	Shard          string // as given; canonicalized by Validate's caller via Normalize
+	InitType       topodatapb.TabletType
+	DBNameOverride string
+	Tags           map[string]string
+
+	BindAddress string // listen address for both ports; "" = all interfaces
+	HTTPPort    int    // --port; 0 picks a free port
+	GRPCPort    int    // --grpc-port; 0 picks a free port
+	ServiceMap  []string
+	// GRPCMaxMessageSize bounds gRPC messages both ways (vttablet default 16 MiB).
+	GRPCMaxMessageSize int
+
+	DB dbconfig.Config
+	// Topo.GlobalServerAddress empty = run an embedded single-node etcd (demo mode) in
+	// EmbeddedTopoDir and register the cell in it.
+	Topo            topo.Config
+	EmbeddedTopoDir string
+
+	Query     tabletserver.Config  // Keyspace/Shard/Alias are filled in from the fields above
+	Manager   tabletmanager.Config // timing fields only; identity is filled in
+	Unmanaged bool
+
+	// Table ACL: --table-acl-config, --enforce-tableacl-config,
+	// --table-acl-config-reload-interval; enforcement settings are in Query.ACL.
+	TableACLFile           string
+	EnforceTableACL        bool
+	TableACLReloadInterval time.Duration
+
+	// Query rules: --filecustomrules and --filecustomrules-watch (re-read every second).
+	QueryRulesFile  string
+	QueryRulesWatch bool
+
+	BuildVersion string
+}
+
+// DefaultConfig returns defaults for everything but identity and addresses.
+func DefaultConfig() Config {
+	return Config{
+		InitType:           topodatapb.TabletType_REPLICA,
+		GRPCMaxMessageSize: 16 * 1024 * 1024,
+		DB:                 dbconfig.Default(),
+		Topo:               topo.DefaultConfig(),
+		Query:              tabletserver.DefaultConfig(),
+		Manager:            tabletmanager.DefaultConfig(),
+		BuildVersion:       "dev",
+	}
+}
+
+// Normalize validates the identity fields and canonicalizes the shard name, returning the
+// key range it denotes. Every error names the flag and the fix.
+func (c *Config) Normalize() (*topodatapb.KeyRange, error) {
+	if c.Alias == nil {
+		return nil, errors.New("--tablet-path is required (format <cell>-<uid>, e.g. zone1-100)")
+	}
+	if err := topo.ValidateKeyspaceName(c.Keyspace); err != nil {
+		return nil, fmt.Errorf("--init-keyspace: %w", err)
+	}
+	shard, kr, err := topo.ValidateShardName(c.Shard)
+	if err != nil {
+		return nil, fmt.Errorf("--init-shard: %w", err)
+	}
+	c.Shard = shard
+	c.Topo.Cell = c.Alias.Cell
+	return kr, nil
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	if c.Hostname == "" {
+		return errors.New("--tablet-hostname is empty and the machine's hostname is unknown")
+	}
+	if c.HTTPPort < 0 || c.HTTPPort > 65535 || c.GRPCPort < 0 || c.GRPCPort > 65535 {
+		return fmt.Errorf("--port and --grpc-port must be 0-65535 (got %d, %d)", c.HTTPPort, c.GRPCPort)
+	}
+	if c.GRPCMaxMessageSize <= 0 {
+		return fmt.Errorf("--grpc-max-message-size must be > 0 (got %d)", c.GRPCMaxMessageSize)
+	}
+	switch c.InitType {
+	case topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY, topodatapb.TabletType_SPARE:
+	default:
+		return fmt.Errorf("--init-tablet-type %v is not allowed: use REPLICA, RDONLY, SPARE or PRIMARY", c.InitType)
+	}
+	if _, _, err := grpcserver.ParseServiceMap(c.ServiceMap); err != nil {
+		return err
+	}
+	if err := c.DB.Validate(); err != nil {
+		return err
+	}
+	if c.Topo.GlobalServerAddress == "" && c.EmbeddedTopoDir == "" {
+		return errors.New("--topo-global-server-address is required (or give --embedded-topo-dir to run a local etcd for a demo)")
+	}
+	if c.Topo.GlobalRoot == "" {
+		return errors.New("--topo-global-root is required (e.g. /vitess/global)")
+	}
+	q := c.Query
+	q.Keyspace, q.Shard, q.Alias = c.Keyspace, c.Shard, c.Alias
+	return q.Validate()
+}
+
+// graceOrDefault is the drain budget on shutdown.
+func (c Config) grace() time.Duration { return c.Query.ShutdownGracePeriod }
+
+// dbName is the MySQL database the tablet serves: --init-db-name-override, else vt_<keyspace>.
+func (c Config) dbName() string {
+	if c.DBNameOverride != "" {
+		return c.DBNameOverride
+	}
+	return "vt_" + c.Keyspace
+}

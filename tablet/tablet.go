@@ -1,0 +1,352 @@
+package tablet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/tabletd/tabletd/dbconfig"
+	"github.com/tabletd/tabletd/grpcserver"
+	"github.com/tabletd/tabletd/httpserver"
+	"github.com/tabletd/tabletd/mysqlconn"
+	"github.com/tabletd/tabletd/proto/queryservicepb"
+	"github.com/tabletd/tabletd/proto/tabletmanagerservicepb"
+	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/tabletmanager"
+	"github.com/tabletd/tabletd/tabletserver"
+	"github.com/tabletd/tabletd/topo"
+	"github.com/tabletd/tabletd/topo/localetcd"
+)
+
+// Deps are injected so that two tablets can live in one process. A nil Registry gets a
+// private one; a nil Log discards.
+type Deps struct {
+	Log      *zap.Logger
+	Registry *prometheus.Registry
+	Clock    func() time.Time
+}
+
+// Tablet is one running tabletd.
+type Tablet struct {
+	cfg      Config
+	keyRange *topodatapb.KeyRange
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	now      func() time.Time
+	started  time.Time
+
+	closers []closer // opened components, closed in reverse order
+
+	etcd        *localetcd.Server
+	mysql       *mysqlServer
+	qs          *tabletserver.Server
+	tm          *tabletmanager.Manager
+	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
+	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
+	grpcLis     net.Listener
+	httpLis     net.Listener
+	served      chan error // a server's Serve failed
+}
+
+type closer struct {
+	name  string
+	close func(ctx context.Context)
+}
+
+// New validates cfg. Nothing is opened until Open.
+func New(cfg Config, d Deps) (*Tablet, error) {
+	kr, err := cfg.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	return &Tablet{cfg: cfg, keyRange: kr, log: d.Log, reg: d.Registry, now: d.Clock,
+		served: make(chan error, 2)}, nil
+}
+
+// Run opens the tablet, serves until ctx ends or a fatal error, then shuts down gracefully.
+// It returns nil after a requested shutdown.
+func (t *Tablet) Run(ctx context.Context) error {
+	if err := t.Open(ctx); err != nil {
+		return err
+	}
+	err := t.Wait(ctx)
+	t.Shutdown(context.Background())
+	return err
+}
+
+// Open starts every component in order. On failure, what was opened is closed again.
+func (t *Tablet) Open(ctx context.Context) error {
+	t.started = t.now()
+	steps := []struct {
+		name string
+		open func(context.Context) error
+	}{
+		{"embedded topology", t.openEmbeddedTopo},
+		{"listeners", t.openListeners},
+		{"mysql", t.openMySQL},
+		{"query service", t.openQueryService},
+		{"table acl", t.openTableACL},
+		{"query rules", t.openQueryRules},
+		{"tablet manager", t.newManager},
+		{"grpc server", t.openGRPC},
+		{"http server", t.openHTTP},
+		{"registration", t.startManager},
+	}
+	for _, s := range steps {
+		if err := s.open(ctx); err != nil {
+			t.closeAll(context.Background())
+			return fmt.Errorf("opening %s: %w", s.name, err)
+		}
+	}
+	t.log.Info("tabletd started", zap.String("grpc", t.grpcLis.Addr().String()),
+		zap.String("http", t.httpLis.Addr().String()))
+	return nil
+}
+
+// Wait blocks until ctx ends (nil) or the tablet cannot go on (the error).
+func (t *Tablet) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-t.tm.Fatal():
+		return err
+	case err := <-t.served:
+		return err
+	}
+}
+
+// Shutdown drains and closes: new requests are refused and vtgate is told the tablet no
+// longer serves, in-flight requests get the grace period, the topology record's addresses
+// are cleared, then the components close in reverse order.
+func (t *Tablet) Shutdown(ctx context.Context) {
+	if t.qs != nil {
+		dctx, cancel := context.WithTimeout(ctx, t.cfg.grace())
+		if err := t.qs.Drain(dctx); err != nil {
+			t.log.Warn("shutdown grace period ended with requests still running", zap.Error(err))
+		}
+		cancel()
+	}
+	t.closeAll(ctx)
+	t.log.Info("tabletd stopped")
+}
+
+func (t *Tablet) closeAll(ctx context.Context) {
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		c := t.closers[i]
+		c.close(ctx)
+		t.log.Debug("closed", zap.String("component", c.name))
+	}
+	t.closers = nil
+}
+
+func (t *Tablet) onClose(name string, f func(ctx context.Context)) {
+	t.closers = append(t.closers, closer{name, f})
+}
+
+// GRPCAddr and HTTPAddr are the listening addresses (valid after Open).
+func (t *Tablet) GRPCAddr() string { return t.grpcLis.Addr().String() }
+
+// HTTPAddr is the HTTP listening address (valid after Open).
+func (t *Tablet) HTTPAddr() string { return t.httpLis.Addr().String() }
+
+// QueryService exposes the query service (tests, status).
+func (t *Tablet) QueryService() *tabletserver.Server { return t.qs }
+
+// Manager exposes the tablet manager (tests, status).
+func (t *Tablet) Manager() *tabletmanager.Manager { return t.tm }
+
+func (t *Tablet) openListeners(context.Context) error {
+	var err error
+	if t.grpcLis, err = net.Listen("tcp", net.JoinHostPort(t.cfg.BindAddress, strconv.Itoa(t.cfg.GRPCPort))); err != nil {
+		return fmt.Errorf("--grpc-port %d: %w", t.cfg.GRPCPort, err)
+	}
+	if t.httpLis, err = net.Listen("tcp", net.JoinHostPort(t.cfg.BindAddress, strconv.Itoa(t.cfg.HTTPPort))); err != nil {
+		_ = t.grpcLis.Close()
+		return fmt.Errorf("--port %d: %w", t.cfg.HTTPPort, err)
+	}
+	return nil
+}
+
+func (t *Tablet) openMySQL(context.Context) error {
+	m, err := openMySQL(t.cfg.DB)
+	if err != nil {
+		return err
+	}
+	t.mysql = m
+	t.onClose("mysql", func(context.Context) { _ = m.Close() })
+	return nil
+}
+
+func (t *Tablet) openQueryService(context.Context) error {
+	q := t.cfg.Query
+	q.Keyspace, q.Shard, q.Alias = t.cfg.Keyspace, t.cfg.Shard, t.cfg.Alias
+	q.DBName = t.cfg.dbName()
+	q.Connectors = tabletserver.Connectors{
+		App: connConfig(t.cfg.DB, dbconfig.App, q.DBName),
+		Dba: connConfig(t.cfg.DB, dbconfig.Dba, q.DBName),
+	}
+	qs, err := tabletserver.New(q, tabletserver.Deps{Log: t.log, Registry: t.reg, Clock: t.now, Prober: t.mysql})
+	if err != nil {
+		return err
+	}
+	t.qs = qs
+	qs.Open()
+	t.onClose("query service", func(context.Context) { qs.Close() })
+	return nil
+}
+
+func (t *Tablet) openGRPC(context.Context) error {
+	serve, skipped, err := grpcserver.ParseServiceMap(t.cfg.ServiceMap)
+	if err != nil {
+		return err
+	}
+	if len(skipped) > 0 {
+		t.log.Warn("--service-map names services tabletd does not provide yet", zap.Strings("services", skipped))
+	}
+	opts := append(grpcserver.ServerOptions(t.log),
+		grpc.MaxRecvMsgSize(t.cfg.GRPCMaxMessageSize), grpc.MaxSendMsgSize(t.cfg.GRPCMaxMessageSize))
+	srv := grpc.NewServer(opts...)
+	if serve[grpcserver.QueryServiceName] {
+		queryservicepb.RegisterQueryServer(srv, grpcserver.NewQueryServer(t.qs))
+	}
+	if serve[grpcserver.TabletManagerName] {
+		tabletmanagerservicepb.RegisterTabletManagerServer(srv, grpcserver.NewTabletManagerServer(t.tm))
+	}
+	lis := t.grpcLis
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			t.served <- fmt.Errorf("grpc server: %w", err)
+		}
+	}()
+	t.onClose("grpc server", func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() { srv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			srv.Stop() // streams that would not end; the health streams already got UNAVAILABLE
+			<-done
+		}
+	})
+	return nil
+}
+
+func (t *Tablet) openHTTP(context.Context) error {
+	extra := map[string]http.HandlerFunc{
+		"/debug/acl":            func(w http.ResponseWriter, r *http.Request) { serveFile(t.aclLoader.Load(), "{}\n")(w, r) },
+		"/debug/query_rules":    func(w http.ResponseWriter, r *http.Request) { serveFile(t.rulesLoader.Load(), "[]\n")(w, r) },
+		"/debug/query_plans":    func(w http.ResponseWriter, r *http.Request) { t.qs.WriteQueryPlans(w) },
+		"/debug/query_stats":    func(w http.ResponseWriter, r *http.Request) { t.qs.WriteQueryStats(w) },
+		"/debug/consolidations": func(w http.ResponseWriter, r *http.Request) { t.qs.ServeConsolidations(w, r) },
+	}
+	srv := &http.Server{Handler: httpserver.NewHandler(statusSource{t}, t.reg, t.log, extra), ReadHeaderTimeout: 10 * time.Second}
+	lis := t.httpLis
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.served <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	t.onClose("http server", func(ctx context.Context) {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	return nil
+}
+
+func (t *Tablet) newManager(context.Context) error {
+	mc := t.cfg.Manager
+	mc.Alias, mc.Hostname = t.cfg.Alias, t.cfg.Hostname
+	mc.PortMap = map[string]int32{"vt": portOf(t.httpLis), "grpc": portOf(t.grpcLis)}
+	mc.Keyspace, mc.Shard, mc.KeyRange = t.cfg.Keyspace, t.cfg.Shard, t.keyRange
+	mc.InitType, mc.DBNameOverride, mc.Tags = t.cfg.InitType, t.cfg.DBNameOverride, t.cfg.Tags
+	mc.MySQLHostname, mc.MySQLPort = mysqlIdentity(t.cfg)
+	mc.DefaultCollation = collationID(t.cfg.DB.Charset)
+	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now,
+		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
+			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
+			if err != nil {
+				return nil, err
+			}
+			return topoAdapter{ts}, nil
+		},
+		Permanent: permanentTopoError,
+	})
+	if err != nil {
+		return err
+	}
+	t.tm = tm
+	return nil
+}
+
+// startManager comes last: registration makes vtgate route here, so everything it routes to
+// must be up first. Its closer therefore runs first on shutdown and clears the addresses.
+func (t *Tablet) startManager(context.Context) error {
+	t.tm.Start()
+	t.onClose("tablet manager", t.tm.Close)
+	return nil
+}
+
+func portOf(l net.Listener) int32 { return int32(l.Addr().(*net.TCPAddr).Port) }
+
+// mysqlIdentity is what the Tablet record says about MySQL's address (vtctld shows it and
+// replication setup uses it).
+func mysqlIdentity(c Config) (string, int32) {
+	if c.DB.Socket != "" && c.DB.Host == "" {
+		return c.Hostname, int32(c.DB.Port)
+	}
+	return c.DB.Host, int32(c.DB.Port)
+}
+
+// permanentTopoError tells configuration errors (stop the tablet) from outages (retry).
+func permanentTopoError(err error) bool {
+	var held *tabletmanager.HeldError
+	return errors.As(err, &held) || errors.Is(err, topo.ErrCellNotFound) ||
+		errors.Is(err, topo.ErrTabletHeld) || errors.Is(err, topo.ErrTabletMismatch) ||
+		errors.Is(err, topo.ErrInvalidShard) || errors.Is(err, topo.ErrInvalidKeyspace) ||
+		errors.Is(err, topo.ErrInvalidAlias) || errors.Is(err, topo.ErrInvalidTablet)
+}
+
+// topoAdapter adds what the tablet manager needs on top of *topo.Server.
+type topoAdapter struct{ *topo.Server }
+
+func (topoAdapter) IsNoNode(err error) bool { return errors.Is(err, topo.ErrNoNode) }
+
+// IsConfigError reports whether err (from Run) means the configuration cannot work, as
+// opposed to an outage: the daemon exits 2 for those.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce) || permanentTopoError(err)
+}
+
+// connConfig is how the query service connects as role.
+func connConfig(db dbconfig.Config, role dbconfig.Role, dbName string) mysqlconn.Config {
+	c := mysqlconn.Config{Network: "tcp", Address: db.Address(), User: db.Users[role].User,
+		Password: db.Users[role].Password, DBName: dbName, Charset: db.Charset, ConnectTimeout: db.DialTimeout}
+	if db.Socket != "" {
+		c.Network = "unix"
+	}
+	return c
+}

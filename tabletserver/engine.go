@@ -1,0 +1,200 @@
+package tabletserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/tabletd/tabletd/mysqlconn"
+	"github.com/tabletd/tabletd/pool"
+	"github.com/tabletd/tabletd/proto/querypb"
+	"github.com/tabletd/tabletd/proto/vtrpcpb"
+	"github.com/tabletd/tabletd/rpcerr"
+	"github.com/tabletd/tabletd/tabletserver/plan"
+)
+
+// dbPool is a pool of MySQL connections.
+type dbPool = pool.Pool[*mysqlconn.Conn]
+
+// pooled is a connection borrowed from a dbPool.
+type pooled = pool.Pooled[*mysqlconn.Conn]
+
+// Connectors says how to open MySQL connections for each purpose. The tablet fills it from
+// its database configuration; tests may point it anywhere.
+type Connectors struct {
+	App mysqlconn.Config // query, stream and transaction pools
+	Dba mysqlconn.Config // KILL and schema reads
+}
+
+// engine executes queries: it owns the connection pools, the plan cache and the
+// transaction engine. It is created with the Server and opened by Open.
+type engine struct {
+	cfg     QueryConfig
+	log     *zap.Logger
+	now     func() time.Time
+	plans   *plan.Cache
+	builder *plan.Builder
+	// maxLimit is the #maxLimit bind variable: max rows + 1, so one row too many is enough
+	// to know the limit was exceeded without reading a huge result.
+	maxLimit *querypb.BindVariable
+	conns    *dbPool // non-transactional reads
+	streams  *dbPool // StreamExecute outside transactions
+	dba      *dbPool // KILL, GetSchema
+	tx       *txEngine
+	kills    *prometheus.CounterVec
+	// largeResults counts results above --queryserver-config-warn-result-size.
+	largeResults prometheus.Counter
+
+	bufPool sync.Pool // []byte for final SQL generation
+}
+
+func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Labels) (*engine, error) {
+	e := &engine{cfg: cfg, log: d.Log, now: d.Clock, plans: plan.NewCache(cfg.PlanCacheSize), builder: plan.NewBuilder(),
+		maxLimit: &querypb.BindVariable{Type: querypb.Type_INT64, Value: []byte(strconv.Itoa(cfg.MaxResultSize + 1))}}
+	e.bufPool.New = func() any { b := make([]byte, 0, 1024); return &b }
+	mk := func(name string, size int, wait time.Duration, c mysqlconn.Config) (*dbPool, error) {
+		return pool.New[*mysqlconn.Conn](pool.Config{
+			Name: name, Capacity: size, WaitTimeout: wait, MaxWaiters: cfg.MaxWaiters,
+			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime,
+		}, func(ctx context.Context) (*mysqlconn.Conn, error) {
+			conn, err := mysqlconn.Connect(ctx, c)
+			if err == nil && name != "DbaPool" {
+				conn.SetKillHook(e.killHook)
+			}
+			return conn, err
+		},
+			pool.Deps{Log: d.Log, Registry: d.Registry, Clock: d.Clock, Labels: labels})
+	}
+	var err error
+	if e.conns, err = mk("ConnPool", cfg.PoolSize, cfg.QueryPoolTimeout, conn.App); err != nil {
+		return nil, err
+	}
+	if e.streams, err = mk("StreamConnPool", cfg.StreamPoolSize, 0, conn.App); err != nil {
+		return nil, err
+	}
+	if e.dba, err = mk("DbaPool", 3, 0, conn.Dba); err != nil {
+		return nil, err
+	}
+	found := conn.App
+	found.ClientFoundRows = true
+	txp, err := mk("TransactionPool", cfg.TxCap, cfg.TxPoolTimeout, conn.App)
+	if err != nil {
+		return nil, err
+	}
+	frp, err := mk("FoundRowsPool", cfg.TxCap, cfg.TxPoolTimeout, found)
+	if err != nil {
+		return nil, err
+	}
+	e.kills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tabletd_kills_total", Help: "Statements and transactions killed, by reason.", ConstLabels: labels,
+	}, []string{"reason"})
+	e.largeResults = prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_large_results_total",
+		Help: "Results with more rows than --queryserver-config-warn-result-size.", ConstLabels: labels})
+	for _, c := range []prometheus.Collector{e.kills, e.largeResults} {
+		if err := d.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	e.tx = newTxEngine(cfg, txp, frp, e, d)
+	return e, nil
+}
+
+// close rolls back what is left and closes every pool.
+func (e *engine) close() {
+	e.tx.close()
+	e.conns.Close()
+	e.streams.Close()
+	e.dba.Close()
+}
+
+// getPlan returns the cached plan for sql, building and caching it on a miss.
+func (e *engine) getPlan(sql string, skipCache bool) (*plan.Plan, error) {
+	if !skipCache {
+		if p, ok := e.plans.Get(sql); ok {
+			return p, nil
+		}
+	}
+	p, err := e.builder.Build(sql)
+	if err != nil {
+		return nil, rpcerr.Wrap(vtrpcpb.Code_INVALID_ARGUMENT, err, "")
+	}
+	if !skipCache {
+		e.plans.Add(sql, p)
+	}
+	return p, nil
+}
+
+// killHook runs when a statement's context ends while it runs in MySQL (the caller went
+// away or its deadline passed). The whole connection is killed: a killed connection is never
+// reused anyway (a late KILL QUERY could hit its next statement), and a transaction's state
+// is lost either way.
+func (e *engine) killHook(c *mysqlconn.Conn, cause error) {
+	reason := "canceled"
+	if errors.Is(cause, context.DeadlineExceeded) {
+		reason = "deadline"
+	}
+	e.kill(c.ID(), reason)
+}
+
+// kill ends MySQL connection id and the statement running on it (a killed connection is
+// never reused, see killHook). It is bounded by KillTimeout and never blocks beyond that.
+func (e *engine) kill(id uint32, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.KillTimeout)
+	defer cancel()
+	stmt := fmt.Sprintf("KILL %d", id)
+	pc, err := e.dba.Get(ctx, nil)
+	if err != nil {
+		e.log.Warn("cannot kill a statement: no DBA connection", zap.Uint32("connection", id), zap.Error(err))
+		return
+	}
+	if _, err := pc.Conn().Execute(ctx, stmt, 0, mysqlconn.FieldsNone); err != nil {
+		// 1094 unknown thread: the statement finished meanwhile.
+		e.log.Info("kill", zap.String("statement", stmt), zap.Error(err))
+		if pc.Conn().IsClosed() {
+			pc.Discard()
+			return
+		}
+	}
+	pc.Recycle()
+	e.kills.WithLabelValues(reason).Inc()
+}
+
+// pools lists the engine's pools, for stats and status.
+func (e *engine) pools() []*dbPool {
+	return []*dbPool{e.conns, e.streams, e.tx.txPool, e.tx.foundRow, e.dba}
+}
+
+// InUse is the number of connections borrowed from any pool plus open transactions and
+// reserved connections: zero when the tablet is idle (tests use it to prove nothing leaked).
+func (s *Server) InUse() int {
+	n := s.eng.tx.count()
+	for _, p := range s.eng.pools() {
+		n += p.Stats().InUse
+	}
+	return n
+}
+
+// WriteQueryPlans writes the cached plans as a JSON array of {"SQL": …, "Plan": …}, for
+// /debug/query_plans.
+func (s *Server) WriteQueryPlans(w io.Writer) {
+	type entry struct {
+		SQL  string
+		Plan *plan.Plan
+	}
+	var out []entry
+	s.eng.plans.Range(func(sql string, p *plan.Plan) bool {
+		out = append(out, entry{sql, p})
+		return true
+	})
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}

@@ -1,0 +1,2 @@
+// Package vreplication provides filtered replication: the binlog streamer, row filters, and the copy and catch-up appliers.
+package vreplication
