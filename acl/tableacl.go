@@ -8,6 +8,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tabletd/tabletd/proto/tableaclpb"
 )
 
 // Role is a level of access on a table; the zero value is Reader.
@@ -131,9 +135,45 @@ type wireConfig struct {
 	TableGroupsCamel []wireGroup `json:"tableGroups"`
 }
 
-// ParseConfig decodes and validates a JSON table ACL config. Unknown fields
-// are rejected; both snake_case and camelCase field names are accepted.
+// ParseConfig decodes and validates a table ACL config in either of the forms
+// vttablet reads: JSON (the file starts with '{') or a binary-encoded
+// tableacl.Config protobuf. Unknown fields are rejected in both forms; JSON
+// accepts snake_case and camelCase field names.
 func ParseConfig(data []byte) (*Config, error) {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+		return parseBinary(data)
+	}
+	return parseJSON(data)
+}
+
+// parseBinary decodes the protobuf form. A text file that is not JSON almost
+// never decodes as protobuf; when it does, it leaves unknown fields, which are
+// refused, so a wrong file is never taken for an empty (deny-all) config.
+func parseBinary(data []byte) (*Config, error) {
+	var pc tableaclpb.Config
+	if err := proto.Unmarshal(data, &pc); err != nil {
+		return nil, &ConfigError{Index: -1, Problem: "neither JSON (no leading '{') nor a binary tableacl.Config protobuf", Err: err}
+	}
+	if len(pc.ProtoReflect().GetUnknown()) > 0 {
+		return nil, &ConfigError{Index: -1, Problem: "binary tableacl.Config has unknown fields: not a table ACL file"}
+	}
+	cfg := &Config{TableGroups: make([]TableGroup, 0, len(pc.TableGroups))}
+	for i, g := range pc.TableGroups {
+		if len(g.ProtoReflect().GetUnknown()) > 0 {
+			return nil, &ConfigError{Index: i, Group: g.Name, Problem: "binary tableacl.TableGroupSpec has unknown fields"}
+		}
+		cfg.TableGroups = append(cfg.TableGroups, TableGroup{
+			Name: g.Name, TableNamesOrPrefixes: g.TableNamesOrPrefixes,
+			Readers: g.Readers, Writers: g.Writers, Admins: g.Admins,
+		})
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func parseJSON(data []byte) (*Config, error) {
 	var w wireConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -169,6 +169,6 @@ td:first-child{color:#555}
 <tr><td>Build</td><td>{{.BuildVersion}}</td></tr>
 <tr><td>Started</td><td>{{ts .Started}} (up {{.Uptime}})</td></tr>
 </table>
-<p><a href="/debug/health">/debug/health</a> · <a href="/metrics">/metrics</a> · <a href="/debug/pprof/">/debug/pprof</a></p>
+<p><a href="/debug/health">/debug/health</a> · <a href="/livequeryz">/livequeryz</a> · <a href="/metrics">/metrics</a> · <a href="/debug/pprof/">/debug/pprof</a></p>
 </body></html>
 `

@@ -21,6 +21,7 @@ import (
 	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/queryservicepb"
 	"github.com/tabletd/tabletd/proto/replicationdatapb"
+	"github.com/tabletd/tabletd/proto/tableaclpb"
 	"github.com/tabletd/tabletd/proto/tabletmanagerdatapb"
 	"github.com/tabletd/tabletd/proto/tabletmanagerservicepb"
 	"github.com/tabletd/tabletd/proto/topodatapb"
@@ -108,6 +109,7 @@ func TestMatchesVitessDescriptors(t *testing.T) {
 		vschemapb.File_vschema_proto, querypb.File_query_proto, queryservicepb.File_queryservice_proto,
 		logutilpb.File_logutil_proto, replicationdatapb.File_replicationdata_proto,
 		tabletmanagerdatapb.File_tabletmanagerdata_proto, tabletmanagerservicepb.File_tabletmanagerservice_proto,
+		tableaclpb.File_tableacl_proto,
 	}
 	set := filepath.Join(t.TempDir(), "vitess.pb")
 	args := []string{"-I", dir, "--include_imports", "--descriptor_set_out=" + set}

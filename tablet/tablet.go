@@ -259,6 +259,10 @@ func (t *Tablet) openHTTP(context.Context) error {
 		"/debug/query_plans":    func(w http.ResponseWriter, r *http.Request) { t.qs.WriteQueryPlans(w) },
 		"/debug/query_stats":    func(w http.ResponseWriter, r *http.Request) { t.qs.WriteQueryStats(w) },
 		"/debug/consolidations": func(w http.ResponseWriter, r *http.Request) { t.qs.ServeConsolidations(w, r) },
+		// vttablet serves /livequeryz/; the bare path is what people type.
+		"/livequeryz":           t.qs.ServeLiveQueries,
+		"/livequeryz/":          t.qs.ServeLiveQueries,
+		"/livequeryz/terminate": t.qs.ServeTerminate,
 	}
 	srv := &http.Server{Handler: httpserver.NewHandler(statusSource{t}, t.reg, t.log, extra), ReadHeaderTimeout: 10 * time.Second}
 	lis := t.httpLis

@@ -57,7 +57,10 @@ type QueryConfig struct {
 	// RejectDMLWithoutWhere refuses UPDATE and DELETE without a WHERE clause
 	// (--queryserver-config-reject-dml-without-where; tabletd's own flag).
 	RejectDMLWithoutWhere bool
-	Consolidator          ConsolidatorConfig
+	// MaxDMLRows: an INSERT, UPDATE or DELETE affecting more rows is rolled back and fails
+	// (--queryserver-config-max-dml-rows; tabletd's own flag; 0: no cap).
+	MaxDMLRows   int
+	Consolidator ConsolidatorConfig
 }
 
 // ConsolidatorConfig configures the sharing of identical concurrent reads.
@@ -95,6 +98,8 @@ func (q QueryConfig) Validate() error {
 		return fmt.Errorf("query and transaction timeouts must be > 0")
 	case q.MaxResultSize <= 0:
 		return fmt.Errorf("--queryserver-config-max-result-size must be > 0 (got %d)", q.MaxResultSize)
+	case q.MaxDMLRows < 0:
+		return fmt.Errorf("--queryserver-config-max-dml-rows must be >= 0 (got %d)", q.MaxDMLRows)
 	case q.WarnResultSize < 0:
 		return fmt.Errorf("--queryserver-config-warn-result-size must be >= 0 (got %d)", q.WarnResultSize)
 	case q.StreamBufferSize <= 0 || q.PlanCacheSize <= 0 || q.MaxWaiters < 0 || q.IdleTimeout < 0 || q.MaxLifetime < 0:

@@ -52,8 +52,12 @@ type engine struct {
 	kills    *prometheus.CounterVec
 	// largeResults counts results above --queryserver-config-warn-result-size.
 	largeResults prometheus.Counter
+	// dmlCapped counts statements undone by --queryserver-config-max-dml-rows.
+	dmlCapped prometheus.Counter
 
 	bufPool sync.Pool // []byte for final SQL generation
+	// live lists the statements running in MySQL, for /livequeryz (run and stream register).
+	live liveQueries
 }
 
 func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Labels) (*engine, error) {
@@ -98,7 +102,9 @@ func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Label
 	}, []string{"reason"})
 	e.largeResults = prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_large_results_total",
 		Help: "Results with more rows than --queryserver-config-warn-result-size.", ConstLabels: labels})
-	for _, c := range []prometheus.Collector{e.kills, e.largeResults} {
+	e.dmlCapped = prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_dml_rows_capped_total",
+		Help: "DML statements rolled back for affecting more rows than --queryserver-config-max-dml-rows.", ConstLabels: labels})
+	for _, c := range []prometheus.Collector{e.kills, e.largeResults, e.dmlCapped} {
 		if err := d.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -146,25 +152,33 @@ func (e *engine) killHook(c *mysqlconn.Conn, cause error) {
 
 // kill ends MySQL connection id and the statement running on it (a killed connection is
 // never reused, see killHook). It is bounded by KillTimeout and never blocks beyond that.
-func (e *engine) kill(id uint32, reason string) {
+// The error (for /livequeryz/terminate; other callers only log) is nil when the KILL was
+// sent, or when the connection was already gone (1094 unknown thread: it finished meanwhile).
+func (e *engine) kill(id uint32, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.KillTimeout)
 	defer cancel()
 	stmt := fmt.Sprintf("KILL %d", id)
 	pc, err := e.dba.Get(ctx, nil)
 	if err != nil {
 		e.log.Warn("cannot kill a statement: no DBA connection", zap.Uint32("connection", id), zap.Error(err))
-		return
+		return poolError(err, e.dba)
 	}
+	var killErr error
 	if _, err := pc.Conn().Execute(ctx, stmt, 0, mysqlconn.FieldsNone); err != nil {
 		// 1094 unknown thread: the statement finished meanwhile.
 		e.log.Info("kill", zap.String("statement", stmt), zap.Error(err))
 		if pc.Conn().IsClosed() {
 			pc.Discard()
-			return
+			return mysqlError(err, "", stmt, nil)
+		}
+		var se *mysqlconn.SQLError
+		if !errors.As(err, &se) || se.Num != 1094 {
+			killErr = mysqlError(err, "", stmt, nil)
 		}
 	}
 	pc.Recycle()
 	e.kills.WithLabelValues(reason).Inc()
+	return killErr
 }
 
 // pools lists the engine's pools, for stats and status.

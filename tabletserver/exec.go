@@ -64,12 +64,15 @@ func (e *engine) prepare(caller, sql string, bv map[string]*querypb.BindVariable
 // run executes r on c. If ctx ends first, the statement is killed from a DBA connection
 // (KILL QUERY, or KILL for a transaction whose state is lost anyway) and the error says
 // whether the deadline passed or the caller went away. killed reports that a kill was issued:
-// the connection must then not be reused, a late kill could hit its next statement.
+// the connection must then not be reused, a late kill could hit its next statement. The
+// statement is listed in /livequeryz while it runs; one killed from there fails as canceled.
 func (e *engine) run(ctx context.Context, c *mysqlconn.Conn, r *request, maxRows int) (res *querypb.QueryResult, killed bool, err error) {
+	e.register(c, r, false)
 	// The connection's kill hook (set by the pool's connector) issues the KILL when ctx ends.
 	res, err = c.Execute(ctx, r.final, maxRows, r.fields)
-	killed = c.Canceled()
-	if err == nil {
+	terminated := e.live.remove(c.ID()) // a /livequeryz KILL was or will be sent
+	killed = c.Canceled() || terminated
+	if err == nil && !terminated {
 		return res, killed, nil
 	}
 	if killed || ctx.Err() != nil {
@@ -124,7 +127,7 @@ func (e *engine) onPool(ctx context.Context, p *dbPool, r *request, maxRows int,
 	if err != nil {
 		return nil, poolError(err, p)
 	}
-	res, killed, err := e.run(ctx, pc.Conn(), r, maxRows)
+	res, killed, err := e.runDML(ctx, pc.Conn(), r, maxRows, false)
 	if killed || discard || pc.Conn().IsClosed() {
 		pc.Discard()
 	} else {

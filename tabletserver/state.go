@@ -156,7 +156,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if s.eng, err = newEngine(cfg.Query, cfg.Connectors, d, labels); err != nil {
 		return nil, err
 	}
-	if s.acl, err = newTableACL(cfg.ACL, d.Registry, labels); err != nil {
+	if s.acl, err = newTableACL(cfg.ACL, cfg.DBName, d.Registry, labels); err != nil {
 		return nil, err
 	}
 	s.stats.maxEntries = cfg.Query.PlanCacheSize

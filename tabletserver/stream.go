@@ -10,18 +10,20 @@ import (
 
 // stream runs r on c, sending the result in batches; if ctx ends first (the client went away
 // or its deadline passed) the statement is killed. killed means the connection must not be
-// reused.
+// reused. Like run, it lists the statement in /livequeryz while it runs.
 func (e *engine) stream(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error) (killed bool, err error) {
 	var sendErr error
+	e.register(c, r, true)
 	err = c.Stream(ctx, r.final, r.fields, e.cfg.StreamBufferSize, func(qr *querypb.QueryResult) error {
 		if sendErr = send(qr); sendErr != nil {
 			return sendErr
 		}
 		return nil
 	})
-	killed = c.Canceled()
+	terminated := e.live.remove(c.ID()) // a /livequeryz KILL was or will be sent
+	killed = c.Canceled() || terminated
 	switch {
-	case err == nil:
+	case err == nil && !terminated:
 		return killed, nil
 	case sendErr != nil && errors.Is(err, sendErr):
 		return killed, sendErr
@@ -41,7 +43,7 @@ func (e *engine) streamNoTx(ctx context.Context, r *request, send func(*querypb.
 	if err != nil {
 		return poolError(err, p)
 	}
-	killed, err := e.stream(ctx, pc.Conn(), r, send)
+	killed, err := e.streamOrCapDML(ctx, pc.Conn(), r, send, false)
 	if killed || class(r.plan.Type) == classSession || pc.Conn().IsClosed() {
 		pc.Discard()
 	} else {
@@ -57,9 +59,25 @@ func (t *txEngine) streamRequest(ctx context.Context, s *stateful, r *request, s
 		return err
 	}
 	defer cancel()
-	killed, err := t.e.stream(ctx, s.conn(), r, send)
+	killed, err := t.e.streamOrCapDML(ctx, s.conn(), r, send, s.inTx)
 	if killed || s.conn().IsClosed() {
+		if err == nil {
+			err = interrupted(ctx, r) // see execRequest
+		}
 		return t.endAfterKill(s, err)
 	}
 	return err
+}
+
+// streamOrCapDML streams r, except a DML under --queryserver-config-max-dml-rows (vtgate
+// streams DML in OLAP mode): that runs through the cap and its one result is sent.
+func (e *engine) streamOrCapDML(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error, inTx bool) (bool, error) {
+	if !e.capsDML(r) {
+		return e.stream(ctx, c, r, send)
+	}
+	res, killed, err := e.runDML(ctx, c, r, 0, inTx)
+	if err != nil {
+		return killed, err
+	}
+	return killed, send(res)
 }

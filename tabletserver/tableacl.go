@@ -27,14 +27,15 @@ type ACLConfig struct {
 // It is swapped atomically on reload, so a query sees either the old ACL or the new one.
 type tableACL struct {
 	cfg     ACLConfig
+	db      string // the tablet's database: tables qualified with it are checked by bare name
 	current atomic.Pointer[acl.ACL]
 	denied  *prometheus.CounterVec // table, role
 	pseudo  *prometheus.CounterVec // dry-run denials: table, role
 	exempt  prometheus.Counter
 }
 
-func newTableACL(cfg ACLConfig, reg prometheus.Registerer, labels prometheus.Labels) (*tableACL, error) {
-	t := &tableACL{cfg: cfg,
+func newTableACL(cfg ACLConfig, db string, reg prometheus.Registerer, labels prometheus.Labels) (*tableACL, error) {
+	t := &tableACL{cfg: cfg, db: db,
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tabletd_table_acl_denied_total",
 			Help: "Statements refused by the table ACL, by table and missing role.", ConstLabels: labels}, []string{"table", "role"}),
 		pseudo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tabletd_table_acl_pseudo_denied_total",
@@ -75,16 +76,36 @@ func (t *tableACL) check(p *plan.Plan, user string, groups []string) error {
 		// The statement's tables could not be read: never let it through unchecked.
 		return t.refuse(p, user, groups, "?", acl.Reader, "the statement's tables cannot be determined")
 	}
+	if p.Type == plan.CallProcedure || p.Fallback == plan.CallProcedure {
+		// A procedure reads and writes whatever its body says, unseen here: fail closed.
+		return t.refuse(p, user, groups, "?", acl.Admin, "a stored procedure's tables cannot be checked; only an exempt caller may CALL")
+	}
 	for _, tr := range p.Tables {
 		role, ok := planRoles[tr.Role]
-		if !ok || a.Allowed(tr.Name, role, user, groups) {
+		if !ok {
 			continue
 		}
-		if err := t.refuse(p, user, groups, tr.Name, role, ""); err != nil {
+		name := t.aclName(tr)
+		if a.Allowed(name, role, user, groups) {
+			continue
+		}
+		if err := t.refuse(p, user, groups, name, role, ""); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// aclName is the name a table is checked under: its bare name in the tablet's own database
+// (qualified or not, as vttablet checks it), and "schema.table" in any other schema, so a
+// grant on the application's table "user" never opens mysql.user, and information_schema,
+// performance_schema or another database need a group naming them ("information_schema.%",
+// or the catch-all "%").
+func (t *tableACL) aclName(tr plan.TableRef) string {
+	if tr.Qualifier == "" || tr.Qualifier == t.db {
+		return tr.Name
+	}
+	return tr.Qualifier + "." + tr.Name
 }
 
 // refuse counts a failed check and, in strict mode, returns vttablet's error text with the

@@ -22,7 +22,7 @@ func testACL(t testing.TB, strict bool) *tableACL {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta, err := newTableACL(ACLConfig{Strict: strict}, prometheus.NewRegistry(), nil)
+	ta, err := newTableACL(ACLConfig{Strict: strict}, "vt_commerce", prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,8 +203,13 @@ func (t *txEngine) execRequest(ctx context.Context, s *stateful, r *request, max
 		return nil, err
 	}
 	defer cancel()
-	res, killed, err := t.e.run(ctx, s.conn(), r, maxRows)
+	res, killed, err := t.e.runDML(ctx, s.conn(), r, maxRows, s.inTx)
 	if killed || s.conn().IsClosed() {
+		if err == nil {
+			// The statement finished as the kill landed: the connection, and with it the
+			// transaction's work, is gone all the same, so the caller must not see success.
+			err = interrupted(ctx, r)
+		}
 		return nil, t.endAfterKill(s, err)
 	}
 	return res, err

@@ -136,6 +136,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&q.MaxResultSize, "queryserver-config-max-result-size", q.MaxResultSize, "max rows a non-streaming query may return")
 	fs.IntVar(&q.StreamBufferSize, "queryserver-config-stream-buffer-size", q.StreamBufferSize, "bytes of rows per streamed message")
 	fs.IntVar(&q.WarnResultSize, "queryserver-config-warn-result-size", q.WarnResultSize, "log and count results with more rows than this (0: off)")
+	fs.IntVar(&q.MaxDMLRows, "queryserver-config-max-dml-rows", q.MaxDMLRows, "roll back and fail an INSERT, UPDATE or DELETE affecting more rows than this (0: no cap)")
 	fs.BoolVar(&q.RejectDMLWithoutWhere, "queryserver-config-reject-dml-without-where", false, "refuse UPDATE and DELETE without a WHERE clause")
 	cc := &q.Consolidator
 	fs.BoolVar(&cc.OnPrimary, "enable-consolidator", cc.OnPrimary, "share identical concurrent reads on a PRIMARY too")
