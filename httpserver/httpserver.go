@@ -42,6 +42,8 @@ type Page struct {
 	RulesLoadedAt time.Time
 	RulesError    string
 
+	Consolidator Consolidator
+
 	HealthSubscribers int
 	LastBroadcast     time.Time
 	InFlight          int
@@ -49,6 +51,18 @@ type Page struct {
 	BuildVersion string
 	Started      time.Time
 	Now          time.Time
+}
+
+// Consolidator is the consolidator's configuration and counters.
+type Consolidator struct {
+	OnPrimary, OnReplicas bool
+	MaxWaiters            int   // 0: unlimited
+	MaxBytes              int64 // 0: unlimited
+	RejectOnFull          bool
+	InFlight, Waiting     int
+	BytesHeld             int64
+	Executions, Served    int64
+	Overflow, Rejected    int64
 }
 
 // Uptime is Now - Started, rounded for people.
@@ -163,6 +177,15 @@ td:first-child{color:#555}
 {{if .RulesFile}}<tr><td>Loaded</td><td>{{ts .RulesLoadedAt}}</td></tr>
 <tr><td>Last reload error</td><td>{{if .RulesError}}<span class="bad">{{.RulesError}}</span> (the rules loaded before stay in force){{else}}none{{end}}</td></tr>{{end}}
 </table>
+
+<h2>Consolidator</h2>
+<table>
+{{with .Consolidator}}<tr><td>Enabled</td><td>on PRIMARY: {{.OnPrimary}}, on REPLICA/RDONLY: {{.OnReplicas}} (per query: ExecuteOptions.consolidator, /*vt+ CONSOLIDATOR=… */)</td></tr>
+<tr><td>Bounds</td><td>waiters per query: {{if .MaxWaiters}}{{.MaxWaiters}}{{else}}unlimited{{end}}; result bytes held: {{if .MaxBytes}}{{.MaxBytes}}{{else}}unlimited{{end}}; past a bound: {{if .RejectOnFull}}RESOURCE_EXHAUSTED{{else}}the caller runs its own query{{end}}</td></tr>
+<tr><td>Now</td><td>{{.InFlight}} shared executions running, {{.Waiting}} callers waiting, {{.BytesHeld}} bytes held</td></tr>
+<tr><td>Totals</td><td>{{.Executions}} executions, {{.Served}} callers served another's result, {{.Overflow}} past a bound ran their own, {{.Rejected}} refused</td></tr>{{end}}
+</table>
+<p><a href="/debug/consolidations">/debug/consolidations</a> · <a href="/debug/acl">/debug/acl</a> · <a href="/debug/query_rules">/debug/query_rules</a> · <a href="/debug/query_plans">/debug/query_plans</a> · <a href="/debug/query_stats">/debug/query_stats</a></p>
 
 <h2>Process</h2>
 <table>

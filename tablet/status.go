@@ -35,6 +35,11 @@ func (s statusSource) StatusPage() httpserver.Page {
 	}
 	p.ACLFile, p.ACLLoadedAt, p.ACLError = t.aclLoader.Load().status()
 	p.RulesFile, p.RulesLoadedAt, p.RulesError = t.rulesLoader.Load().status()
+	cc, cs := t.qs.ConsolidatorStatus()
+	p.Consolidator = httpserver.Consolidator{OnPrimary: cc.OnPrimary, OnReplicas: cc.OnReplicas,
+		MaxWaiters: cc.MaxWaiters, MaxBytes: cc.MaxBytes, RejectOnFull: cc.RejectOnFull,
+		InFlight: cs.InFlight, Waiting: cs.Waiting, BytesHeld: cs.BytesHeld,
+		Executions: cs.Executions, Served: cs.Consolidated, Overflow: cs.Overflow, Rejected: cs.Rejected}
 	return p
 }
 

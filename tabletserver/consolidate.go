@@ -109,3 +109,8 @@ func (s *Server) ServeConsolidations(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "%d: %s\n", e.Count, e.Key[1:])
 	}
 }
+
+// ConsolidatorStatus is the consolidator's configuration and counters, for /debug/status.
+func (s *Server) ConsolidatorStatus() (ConsolidatorConfig, consolidator.Stats) {
+	return s.cfg.Query.Consolidator, s.cons.Stats()
+}

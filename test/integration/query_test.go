@@ -542,6 +542,12 @@ func TestConsolidation(t *testing.T) {
 	if !strings.Contains(body, "select sleep(0.3), count(*) from t") {
 		t.Fatalf("/debug/consolidations shows no shared execution:\n%s", body)
 	}
+	_, cs := q.t.QueryService().ConsolidatorStatus()
+	_, page := httpGet(t, "http://"+q.t.HTTPAddr()+"/debug/status")
+	if cs.Consolidated == 0 || !strings.Contains(page, fmt.Sprintf("%d callers served another&#39;s result", cs.Consolidated)) &&
+		!strings.Contains(page, fmt.Sprintf("%d callers served another's result", cs.Consolidated)) {
+		t.Fatalf("/debug/status does not show the consolidator's %d shared results", cs.Consolidated)
+	}
 	if _, err := q.exec(t, 0, "select /*vt+ CONSOLIDATOR=sometimes */ 1", nil); code(err) != vtrpcpb.Code_INVALID_ARGUMENT {
 		t.Fatalf("bad CONSOLIDATOR hint: %v", err)
 	}
