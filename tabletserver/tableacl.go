@@ -21,6 +21,35 @@ type ACLConfig struct {
 	Strict bool   // --queryserver-config-strict-table-acl: a failed check is an error
 	DryRun bool   // --queryserver-config-enable-table-acl-dry-run: only count failures
 	Exempt string // --queryserver-config-acl-exempt-acl: a user or group never checked
+	// MetricsByUser also counts denials per user (--table-acl-denied-metrics-by-user).
+	MetricsByUser bool
+}
+
+// maxLabelValues bounds the distinct table (or user) label values of the denial metrics.
+const maxLabelValues = 1000
+
+// boundedLabels hands out label values: the first maxLabelValues distinct ones as given,
+// later ones as "other", so callers naming made-up tables cannot grow /metrics without bound.
+// Only denials reach it, never the allowed path.
+type boundedLabels struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+func (b *boundedLabels) value(v string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen[v]; ok {
+		return v
+	}
+	if len(b.seen) >= maxLabelValues {
+		return "other"
+	}
+	if b.seen == nil {
+		b.seen = map[string]struct{}{}
+	}
+	b.seen[v] = struct{}{}
+	return v
 }
 
 // tableACL holds the current ACL; nil means no ACL is configured and nothing is checked.
@@ -31,7 +60,10 @@ type tableACL struct {
 	current atomic.Pointer[acl.ACL]
 	denied  *prometheus.CounterVec // table, role
 	pseudo  *prometheus.CounterVec // dry-run denials: table, role
+	byUser  *prometheus.CounterVec // user (only with MetricsByUser)
 	exempt  prometheus.Counter
+	tables  boundedLabels
+	users   boundedLabels
 }
 
 func newTableACL(cfg ACLConfig, db string, reg prometheus.Registerer, labels prometheus.Labels) (*tableACL, error) {
@@ -43,7 +75,13 @@ func newTableACL(cfg ACLConfig, db string, reg prometheus.Registerer, labels pro
 		exempt: prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_table_acl_exempt_total",
 			Help: "Statements not checked because the caller is exempt.", ConstLabels: labels}),
 	}
-	for _, c := range []prometheus.Collector{t.denied, t.pseudo, t.exempt} {
+	cols := []prometheus.Collector{t.denied, t.pseudo, t.exempt}
+	if cfg.MetricsByUser {
+		t.byUser = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tabletd_table_acl_denied_by_user_total",
+			Help: "Table ACL failures (refused or let through by dry-run), by immediate caller.", ConstLabels: labels}, []string{"user"})
+		cols = append(cols, t.byUser)
+	}
+	for _, c := range cols {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -111,11 +149,15 @@ func (t *tableACL) aclName(tr plan.TableRef) string {
 // refuse counts a failed check and, in strict mode, returns vttablet's error text with the
 // missing role added.
 func (t *tableACL) refuse(p *plan.Plan, user string, groups []string, table string, role acl.Role, why string) error {
+	label := t.tables.value(table)
+	if t.byUser != nil {
+		t.byUser.WithLabelValues(t.users.value(user)).Inc()
+	}
 	if t.cfg.DryRun || !t.cfg.Strict {
-		t.pseudo.WithLabelValues(table, role.String()).Inc()
+		t.pseudo.WithLabelValues(label, role.String()).Inc()
 		return nil
 	}
-	t.denied.WithLabelValues(table, role.String()).Inc()
+	t.denied.WithLabelValues(label, role.String()).Inc()
 	inGroups := ""
 	if len(groups) > 0 {
 		inGroups = fmt.Sprintf(", in groups [%s],", strings.Join(groups, ", "))

@@ -1,6 +1,7 @@
 package tabletserver
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,5 +74,50 @@ func BenchmarkACLAndPlanLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 		buf, _ = p.Query.Generate(buf[:0], bv)
+	}
+}
+
+// TestDenialMetricsBounded: made-up table names cannot grow the denial metric without bound;
+// per-user counts appear only when configured.
+func TestDenialMetricsBounded(t *testing.T) {
+	for _, byUser := range []bool{false, true} {
+		reg := prometheus.NewRegistry()
+		ta, err := newTableACL(ACLConfig{Strict: true, MetricsByUser: byUser}, "vt_commerce", reg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta.current.Store(testACL(t, true).current.Load())
+		b := plan.NewBuilder()
+		for i := range maxLabelValues + 50 {
+			p, err := b.Build(fmt.Sprintf("select * from made_up_%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rpcerr.Code(ta.check(p, fmt.Sprintf("user%d", i), nil)) != vtrpcpb.Code_PERMISSION_DENIED {
+				t.Fatal("a table outside the ACL was not denied")
+			}
+		}
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		series := map[string]int{}
+		var other float64
+		for _, f := range families {
+			series[f.GetName()] = len(f.GetMetric())
+			if f.GetName() == "tabletd_table_acl_denied_total" {
+				for _, m := range f.GetMetric() {
+					if m.GetLabel()[1].GetValue() == "other" { // labels sort: role, table
+						other = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		if series["tabletd_table_acl_denied_total"] != maxLabelValues+1 || other != 50 {
+			t.Fatalf("by user %v: %d denial series, %v under \"other\"; want %d and 50", byUser, series["tabletd_table_acl_denied_total"], other, maxLabelValues+1)
+		}
+		if got, want := series["tabletd_table_acl_denied_by_user_total"], map[bool]int{false: 0, true: maxLabelValues + 1}[byUser]; got != want {
+			t.Fatalf("by user %v: %d per-user series, want %d", byUser, got, want)
+		}
 	}
 }

@@ -56,6 +56,7 @@ type options struct {
 	aclReload  time.Duration
 	aclStrict  bool
 	aclDryRun  bool
+	aclByUser  bool
 	aclExempt  string
 	rulesFile  string
 	rulesWatch bool
@@ -154,6 +155,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.aclStrict, "queryserver-config-strict-table-acl", false, "refuse statements the table ACL does not allow (else they are only counted)")
 	fs.BoolVar(&o.aclDryRun, "queryserver-config-enable-table-acl-dry-run", false, "count table ACL failures without refusing")
 	fs.StringVar(&o.aclExempt, "queryserver-config-acl-exempt-acl", "", "a user or group exempt from table ACL checks")
+	fs.BoolVar(&o.aclByUser, "table-acl-denied-metrics-by-user", false, "also count table ACL denials per user (tabletd_table_acl_denied_by_user_total; at most 1000 distinct users, then \"other\")")
 	fs.StringVar(&o.rulesFile, "filecustomrules", "", "custom query rules file (Vitess JSON); a bad file stops the start, on reload it keeps the rules in force")
 	fs.BoolVar(&o.rulesWatch, "filecustomrules-watch", false, "re-read --filecustomrules when it changes (checked every second; SIGHUP also reloads)")
 	fs.IntVar(&o.gcPercent, "gc-percent", 200, "Go GC target percentage (GOGC); the environment's GOGC wins when set")
@@ -205,7 +207,7 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	c.Query.Query = o.query
 	c.TableACLFile, c.EnforceTableACL, c.TableACLReloadInterval = o.aclFile, o.aclEnforce, o.aclReload
 	c.QueryRulesFile, c.QueryRulesWatch = o.rulesFile, o.rulesWatch
-	c.Query.ACL = tabletserver.ACLConfig{Strict: o.aclStrict, DryRun: o.aclDryRun, Exempt: o.aclExempt}
+	c.Query.ACL = tabletserver.ACLConfig{Strict: o.aclStrict, DryRun: o.aclDryRun, Exempt: o.aclExempt, MetricsByUser: o.aclByUser}
 	c.Unmanaged = o.unmanaged
 	if o.backupImpl != "" && o.backupImpl != "file" {
 		return c, fmt.Errorf("--backup-storage-implementation %q is not supported: use file", o.backupImpl)
