@@ -28,12 +28,19 @@ func TestQueryRules(t *testing.T) {
 		}
 	}
 	write(`[{"Name":"no_ddl_for_bob","Description":"bob may not change schemas","User":"bob","Plans":["DDL"]},
-		{"Name":"no_big_scan","Description":"no scans of big","TableNames":["big"],"Query":"select \\* from big","Action":"FAIL_RETRY"}]`)
+		{"Name":"no_big_scan","Description":"no scans of big","TableNames":["big"],"Query":"select \\* from big","Action":"FAIL_RETRY"},
+		{"Name":"no_low_ids","Description":"ids below 100 are reserved","TableNames":["big"],"Plans":["Select"],
+		 "BindVarConds":[{"Name":"id","OnAbsent":false,"Operator":"<","Value":100,"OnMismatch":false}]}]`)
 	q := newQT(t, func(c *tablet.Config) { c.QueryRulesFile = file })
 	ctx := context.Background()
 	as := func(user, sql string) error {
 		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target,
 			ImmediateCallerId: &querypb.VTGateCallerID{Username: user}, Query: &querypb.BoundQuery{Sql: sql}})
+		return err
+	}
+	withID := func(id int64) error {
+		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target, ImmediateCallerId: q.caller,
+			Query: &querypb.BoundQuery{Sql: "select id from big where id = :id", BindVariables: map[string]*querypb.BindVariable{"id": i64(id)}}})
 		return err
 	}
 	for _, tc := range []struct {
@@ -50,6 +57,15 @@ func TestQueryRules(t *testing.T) {
 		err := as(tc.user, tc.sql)
 		if code(err) != tc.code || (tc.msg != "" && status.Convert(err).Message() != tc.msg) {
 			t.Errorf("%s: %s: %v, want %v %q", tc.user, tc.sql, err, tc.code, tc.msg)
+		}
+	}
+	// Bind-variable conditions: the rule matches the value sent, not the SQL text.
+	for _, tc := range []struct {
+		id   int64
+		want vtrpcpb.Code
+	}{{5, vtrpcpb.Code_INVALID_ARGUMENT}, {99, vtrpcpb.Code_INVALID_ARGUMENT}, {100, vtrpcpb.Code_OK}, {7000, vtrpcpb.Code_OK}} {
+		if err := withID(tc.id); code(err) != tc.want {
+			t.Errorf("select with :id = %d: %v, want %v", tc.id, err, tc.want)
 		}
 	}
 	// A broken file (bad regexp) on reload: refused, the rules in force stay.
