@@ -281,6 +281,13 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
+	body := readBody(t, resp, err)
+	return resp.StatusCode, body
+}
+
+// readBody fails the test on a request error, else returns the response's body.
+func readBody(t *testing.T, resp *http.Response, err error) string {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,5 +296,5 @@ func httpGet(t *testing.T, url string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(b)
+	return string(b)
 }

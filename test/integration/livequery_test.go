@@ -68,15 +68,7 @@ func waitGone(t *testing.T, q *qt, connID uint32) {
 func terminate(t *testing.T, q *qt, form url.Values) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.PostForm("http://"+q.t.HTTPAddr()+"/livequeryz/terminate", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return resp, readBody(t, resp, err)
 }
 
 func TestLiveQueryz(t *testing.T) {

@@ -89,6 +89,13 @@ func values(r *querypb.QueryResult) [][]string {
 	return out
 }
 
+// as runs sql through Execute with user as the immediate caller (vtgate's VTGateCallerID).
+func (q *qt) as(user, sql string) error {
+	_, err := q.qs.Execute(context.Background(), &querypb.ExecuteRequest{Target: q.target,
+		ImmediateCallerId: &querypb.VTGateCallerID{Username: user}, Query: &querypb.BoundQuery{Sql: sql}})
+	return err
+}
+
 func code(err error) vtrpcpb.Code { return vtrpcpb.Code(status.Code(err)) }
 
 func TestQueryBasics(t *testing.T) {

@@ -33,11 +33,7 @@ func TestQueryRules(t *testing.T) {
 		 "BindVarConds":[{"Name":"id","OnAbsent":false,"Operator":"<","Value":100,"OnMismatch":false}]}]`)
 	q := newQT(t, func(c *tablet.Config) { c.QueryRulesFile = file })
 	ctx := context.Background()
-	as := func(user, sql string) error {
-		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target,
-			ImmediateCallerId: &querypb.VTGateCallerID{Username: user}, Query: &querypb.BoundQuery{Sql: sql}})
-		return err
-	}
+	as := q.as
 	withID := func(id int64) error {
 		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target, ImmediateCallerId: q.caller,
 			Query: &querypb.BoundQuery{Sql: "select id from big where id = :id", BindVariables: map[string]*querypb.BindVariable{"id": i64(id)}}})

@@ -44,11 +44,7 @@ func TestTableACLBypassAttempts(t *testing.T) {
 		c.Query.ACL.Strict = true
 	})
 	ctx := context.Background()
-	as := func(user, sql string) error {
-		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target,
-			ImmediateCallerId: &querypb.VTGateCallerID{Username: user}, Query: &querypb.BoundQuery{Sql: sql}})
-		return err
-	}
+	as := q.as
 	for _, sql := range []string{
 		"create table orders (id int primary key)", "insert into orders values (1), (2)",
 		"create table pub_items (id int primary key)", "insert into pub_items values (1)",

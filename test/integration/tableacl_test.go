@@ -34,11 +34,7 @@ func TestTableACL(t *testing.T) {
 		c.Query.ACL.Strict = true
 	})
 	ctx := context.Background()
-	as := func(user, sql string) error {
-		_, err := q.qs.Execute(ctx, &querypb.ExecuteRequest{Target: q.target,
-			ImmediateCallerId: &querypb.VTGateCallerID{Username: user}, Query: &querypb.BoundQuery{Sql: sql}})
-		return err
-	}
+	as := q.as
 	for _, sql := range []string{"create table orders (id int primary key)", "create table pub_items (id int primary key)"} {
 		if err := as("alice", sql); err != nil {
 			t.Fatalf("alice (admin): %s: %v", sql, err)
