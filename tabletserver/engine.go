@@ -167,13 +167,13 @@ func (e *engine) kill(id uint32, reason string) error {
 	if _, err := pc.Conn().Execute(ctx, stmt, 0, mysqlconn.FieldsNone); err != nil {
 		// 1094 unknown thread: the statement finished meanwhile.
 		e.log.Info("kill", zap.String("statement", stmt), zap.Error(err))
-		if pc.Conn().IsClosed() {
-			pc.Discard()
-			return mysqlError(err, "", stmt, nil)
-		}
 		var se *mysqlconn.SQLError
 		if !errors.As(err, &se) || se.Num != 1094 {
 			killErr = mysqlError(err, "", stmt, nil)
+		}
+		if pc.Conn().IsClosed() {
+			pc.Discard()
+			return killErr
 		}
 	}
 	pc.Recycle()

@@ -61,10 +61,7 @@ func (t *txEngine) streamRequest(ctx context.Context, s *stateful, r *request, s
 	defer cancel()
 	killed, err := t.e.streamOrCapDML(ctx, s.conn(), r, send, s.inTx)
 	if killed || s.conn().IsClosed() {
-		if err == nil {
-			err = interrupted(ctx, r) // see execRequest
-		}
-		return t.endAfterKill(s, err)
+		return t.endAfterKill(ctx, s, r, err)
 	}
 	return err
 }

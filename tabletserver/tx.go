@@ -205,12 +205,7 @@ func (t *txEngine) execRequest(ctx context.Context, s *stateful, r *request, max
 	defer cancel()
 	res, killed, err := t.e.runDML(ctx, s.conn(), r, maxRows, s.inTx)
 	if killed || s.conn().IsClosed() {
-		if err == nil {
-			// The statement finished as the kill landed: the connection, and with it the
-			// transaction's work, is gone all the same, so the caller must not see success.
-			err = interrupted(ctx, r)
-		}
-		return nil, t.endAfterKill(s, err)
+		return nil, t.endAfterKill(ctx, s, r, err)
 	}
 	return res, err
 }
@@ -234,7 +229,13 @@ func (t *txEngine) withinLifetime(ctx context.Context, s *stateful) (context.Con
 
 // endAfterKill ends s after its statement was killed or its connection lost; when the kill
 // came from the transaction's own expiry, the error says so as the killer's would.
-func (t *txEngine) endAfterKill(s *stateful, err error) error {
+//
+// err may be nil: the statement finished just as the kill landed. The connection, and with
+// it the transaction's work, is gone all the same, so the caller must not see success.
+func (t *txEngine) endAfterKill(ctx context.Context, s *stateful, r *request, err error) error {
+	if err == nil {
+		err = interrupted(ctx, r)
+	}
 	if !s.expires.IsZero() && !t.now().Before(s.expires) {
 		reason := fmt.Sprintf("exceeded timeout: %v", s.timeout)
 		t.end(s, reason, true)
