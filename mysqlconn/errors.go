@@ -56,6 +56,12 @@ func (e *SQLError) Error() string {
 // errors.Is(err, context.Canceled) works on a cancelled query.
 func (e *SQLError) Unwrap() error { return e.cause }
 
+// Errno returns the MySQL error number (rpcerr.MySQLErrno).
+func (e *SQLError) Errno() uint16 { return e.Num }
+
+// SQLState returns the SQLSTATE (rpcerr.MySQLErrno).
+func (e *SQLError) SQLState() string { return e.State }
+
 // IsConnectionError reports whether err means the connection can no longer be
 // used (client errors 2000-2099: lost, gone, malformed packets, out of sync).
 func IsConnectionError(err error) bool {

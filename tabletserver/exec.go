@@ -151,7 +151,7 @@ func poolError(err error, p *dbPool) error {
 	// A dial failure: MySQL is down or refuses us.
 	var se *mysqlconn.SQLError
 	if errors.As(err, &se) {
-		return rpcerr.Wrap(errnoCode(se.Num), err, "%s: connecting to MySQL", p.Name())
+		return rpcerr.Wrap(rpcerr.ErrnoCode(se.Num), err, "%s: connecting to MySQL", p.Name())
 	}
 	return rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, err, "%s: connecting to MySQL", p.Name())
 }
