@@ -20,23 +20,39 @@ import (
 // probes health for the query service and applies read-only for the tablet manager.
 type mysqlServer struct {
 	db *sql.DB
+	// app connects as the app user to the tablet's database, never reusing a connection: a
+	// probe through it proves that the database exists and the query service's user can log
+	// in — what every query needs, and what a dba-only probe cannot see.
+	app     *sql.DB
+	dbName  string
+	appUser string
 
 	mu   sync.Mutex
 	info *replication.ServerInfo // detected flavor; reset after an error (mysqld may have been replaced)
 }
 
-func openMySQL(cfg dbconfig.Config) (*mysqlServer, error) {
+func openMySQL(cfg dbconfig.Config, dbName string) (*mysqlServer, error) {
 	conn, err := mysql.NewConnector(cfg.DriverConfig(dbconfig.Dba, ""))
 	if err != nil {
 		return nil, fmt.Errorf("--db-dba-user settings: %w", err)
 	}
+	appConn, err := mysql.NewConnector(cfg.DriverConfig(dbconfig.App, dbName))
+	if err != nil {
+		return nil, fmt.Errorf("--db-app-user settings: %w", err)
+	}
 	db := sql.OpenDB(conn) // connects lazily: an unreachable MySQL is a state, not a start failure
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
-	return &mysqlServer{db: db}, nil
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	app := sql.OpenDB(appConn)
+	app.SetMaxOpenConns(1)
+	app.SetMaxIdleConns(0)
+	return &mysqlServer{db: db, app: app, dbName: dbName, appUser: cfg.Users[dbconfig.App].User}, nil
 }
 
-func (m *mysqlServer) Close() error { return m.db.Close() }
+func (m *mysqlServer) Close() error {
+	_ = m.app.Close()
+	return m.db.Close()
+}
 
 func (m *mysqlServer) detect(ctx context.Context) (replication.ServerInfo, error) {
 	m.mu.Lock()
@@ -69,6 +85,7 @@ func (m *mysqlServer) Probe(ctx context.Context, primary bool) tabletserver.MySQ
 		return tabletserver.MySQLHealth{Err: cause(err)}
 	}
 	h := tabletserver.MySQLHealth{Flavor: info.Flavor.String(), Version: info.VersionString}
+	h.AppProblem = m.appProblem(ctx)
 	if pos, err := replication.PrimaryPosition(ctx, m.db, info.Flavor); err == nil {
 		h.Position = pos.String()
 	} else if ctx.Err() != nil || isConnError(err) {
@@ -99,6 +116,28 @@ func (m *mysqlServer) Probe(ctx context.Context, primary bool) tabletserver.MySQ
 		h.ReplicationProblem = replicationProblem(st)
 	}
 	return h
+}
+
+// appProblem logs in as the app user to the tablet's database; "" when that works, else
+// what an operator must fix.
+func (m *mysqlServer) appProblem(ctx context.Context) string {
+	conn, err := m.app.Conn(ctx)
+	if err == nil {
+		err = conn.PingContext(ctx)
+		_ = conn.Close()
+	}
+	if err == nil {
+		return ""
+	}
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me) && me.Number == 1049:
+		return fmt.Sprintf("database %s does not exist (errno 1049): the tablet serves once it is created "+
+			"(vtctldclient InitShardPrimary / PlannedReparentShard create it, or CREATE DATABASE `%s`)", m.dbName, m.dbName)
+	case errors.As(err, &me):
+		return fmt.Sprintf("the app user %s cannot use database %s: %s (errno %d)", m.appUser, m.dbName, me.Message, me.Number)
+	}
+	return fmt.Sprintf("the app user %s cannot connect: %v", m.appUser, cause(err))
 }
 
 func replicationProblem(st replication.Status) string {

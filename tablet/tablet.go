@@ -189,7 +189,7 @@ func (t *Tablet) openListeners(context.Context) error {
 }
 
 func (t *Tablet) openMySQL(context.Context) error {
-	m, err := openMySQL(t.cfg.DB)
+	m, err := openMySQL(t.cfg.DB, t.cfg.dbName())
 	if err != nil {
 		return err
 	}

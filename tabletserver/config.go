@@ -25,7 +25,9 @@ type Config struct {
 	ProbeTimeout time.Duration
 	// UnhealthyThreshold: a replica lagging more than this does not serve (--unhealthy-threshold).
 	UnhealthyThreshold time.Duration
-	// ShutdownGracePeriod is how long Drain waits for in-flight requests (--shutdown-grace-period).
+	// ShutdownGracePeriod is how long Drain waits for in-flight requests, and how long a
+	// transition out of a serving state (a demotion) waits for open transactions before it
+	// rolls them back (--shutdown-grace-period).
 	ShutdownGracePeriod time.Duration
 
 	// DBName is the MySQL database the tablet serves (--init-db-name-override or vt_<keyspace>).

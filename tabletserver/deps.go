@@ -17,6 +17,10 @@ type Deps struct {
 	Registry prometheus.Registerer
 	Clock    func() time.Time
 	Prober   Prober
+	// HeartbeatWriter runs on a serving PRIMARY, HeartbeatReader on other types; nil: none
+	// (replication lag then comes from the probe's Seconds_Behind_Master).
+	HeartbeatWriter Component
+	HeartbeatReader LagReader
 }
 
 func (d Deps) withDefaults() Deps {

@@ -217,3 +217,16 @@ func (e *engine) register(c *mysqlconn.Conn, r *request, streaming bool) {
 	e.live.add(liveQuery{connID: c.ID(), streaming: streaming, inTx: c.LastStatusFlags()&mysqlconn.StatusInTrans != 0,
 		caller: r.caller, sql: r.sql, start: e.now()})
 }
+
+// terminateAll kills every statement registered as running (a state transition ends the old
+// state's work); each caller gets CANCELED and its connection is discarded. It returns how
+// many KILLs were sent.
+func (e *engine) terminateAll(reason string) int {
+	n := 0
+	for _, q := range e.live.list() {
+		if e.live.terminate(q.connID) && e.kill(q.connID, reason) == nil {
+			n++
+		}
+	}
+	return n
+}

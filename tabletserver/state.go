@@ -61,6 +61,9 @@ type MySQLHealth struct {
 	Version   string
 	Position  string // Vitess-encoded, e.g. MariaDB/0-101-42
 	ReadOnly  bool
+	// AppProblem says why the query service's user cannot use the tablet's database (it does
+	// not exist, access denied); "" when it can. Such a tablet never serves.
+	AppProblem string
 
 	// Replication, measured on non-primary tablets only.
 	ReplicationConfigured bool
@@ -109,12 +112,15 @@ type Server struct {
 	wantServing  bool
 	wantReason   string // why the tablet manager does not want serving
 	shuttingDown bool
-	mysql        MySQLHealth
-	state        State
-	serving      bool
-	healthErr    string
-	idle         chan struct{} // closed when inflight drops to 0 during Drain
-	lastSent     time.Time
+	// draining is set while a transition out of a serving state winds down the old one: new
+	// requests are refused, requests bound to open transactions still finish.
+	draining  bool
+	mysql     MySQLHealth
+	state     State
+	serving   bool
+	healthErr string
+	idle      chan struct{} // closed when inflight drops to 0 during Drain
+	lastSent  time.Time
 
 	// adm is what StartRequest needs, republished by update under mu: admission takes no lock.
 	adm      atomic.Pointer[admission]
@@ -123,6 +129,12 @@ type Server struct {
 	loopCancel  context.CancelFunc
 	loopDone    chan struct{}
 	closeEngine sync.Once
+
+	// transition serializes Transition calls; never held by request paths.
+	transition sync.Mutex
+	// comps are the components that follow the serving state (heartbeat writer and reader);
+	// guarded by transition.
+	comps components
 }
 
 // New returns a Server that is not serving until Open and SetServingType say so.
@@ -145,6 +157,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		healthErr:  "tablet is initializing",
 		wantReason: "tablet type not set yet",
 	}
+	s.comps = components{writer: d.HeartbeatWriter, reader: d.HeartbeatReader}
 	s.bc = health.New(s.recordLocked())
 	s.publishAdmissionLocked()
 	m, err := newMetrics(d.Registry, cfg, s)
@@ -175,6 +188,7 @@ func (s *Server) Open() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.loopCancel, s.loopDone = cancel, make(chan struct{})
+	s.eng.tx.open()
 	go s.loop(ctx, s.loopDone)
 }
 
@@ -189,21 +203,10 @@ func (s *Server) Close() {
 		<-done
 	}
 	s.bc.Close()
+	s.transition.Lock()
+	s.comps.closeAll()
+	s.transition.Unlock()
 	s.closeEngine.Do(s.eng.close)
-}
-
-// SetServingType is how the tablet manager tells the query service its type, primary term
-// start and whether it should serve (reason says why not).
-func (s *Server) SetServingType(tt topodatapb.TabletType, pts time.Time, serving bool, reason string) {
-	s.mu.Lock()
-	typeChanged := tt != s.tabletType
-	s.tabletType, s.ptsTime, s.wantServing, s.wantReason = tt, pts, serving, reason
-	s.mu.Unlock()
-	if typeChanged {
-		// Replication health depends on the type: re-measure before claiming anything.
-		s.RunHealthCheck()
-	}
-	s.update(true)
 }
 
 // RunHealthCheck probes MySQL and broadcasts now instead of at the next tick.
@@ -224,7 +227,10 @@ func (s *Server) StreamHealth(ctx context.Context, send func(*querypb.StreamHeal
 type admission struct {
 	serving      bool
 	shuttingDown bool
-	tabletType   topodatapb.TabletType
+	// txOnly: only requests bound to an open transaction or reserved connection are admitted
+	// (shutting down, or draining the old state during a transition).
+	txOnly     bool
+	tabletType topodatapb.TabletType
 }
 
 // StartRequest admits a request for target. On success the caller must call EndRequest
@@ -239,9 +245,12 @@ func (s *Server) StartRequest(target *querypb.Target, allowOnShutdown bool) erro
 		return err
 	}
 	s.inflight.Add(1)
-	if a := s.adm.Load(); a.shuttingDown && !allowOnShutdown {
+	if a := s.adm.Load(); a.txOnly && !allowOnShutdown {
 		s.EndRequest()
-		return rpcerr.New(vtrpcpb.Code_CLUSTER_EVENT, rpcerr.ShuttingDown)
+		if a.shuttingDown {
+			return rpcerr.New(vtrpcpb.Code_CLUSTER_EVENT, rpcerr.ShuttingDown)
+		}
+		return rpcerr.New(vtrpcpb.Code_CLUSTER_EVENT, rpcerr.NotServing)
 	}
 	return nil
 }
@@ -250,7 +259,7 @@ func (s *Server) admit(a *admission, target *querypb.Target, allowOnShutdown boo
 	if a.shuttingDown && !allowOnShutdown {
 		return rpcerr.New(vtrpcpb.Code_CLUSTER_EVENT, rpcerr.ShuttingDown)
 	}
-	if !a.serving && !(a.shuttingDown && allowOnShutdown) {
+	if !a.serving && !(a.txOnly && allowOnShutdown) {
 		return rpcerr.New(vtrpcpb.Code_CLUSTER_EVENT, rpcerr.NotServing)
 	}
 	return s.verifyTarget(a, target)
@@ -258,7 +267,7 @@ func (s *Server) admit(a *admission, target *querypb.Target, allowOnShutdown boo
 
 // EndRequest marks a request admitted by StartRequest as finished.
 func (s *Server) EndRequest() {
-	if s.inflight.Add(-1) != 0 || !s.adm.Load().shuttingDown {
+	if s.inflight.Add(-1) != 0 || !s.adm.Load().txOnly {
 		return
 	}
 	s.mu.Lock()
@@ -330,7 +339,8 @@ func (s *Server) Status() Status {
 
 // publishAdmissionLocked republishes what StartRequest checks.
 func (s *Server) publishAdmissionLocked() {
-	s.adm.Store(&admission{serving: s.serving, shuttingDown: s.shuttingDown, tabletType: s.tabletType})
+	s.adm.Store(&admission{serving: s.serving, shuttingDown: s.shuttingDown,
+		txOnly: s.shuttingDown || s.draining, tabletType: s.tabletType})
 }
 
 func (s *Server) loop(ctx context.Context, done chan struct{}) {
@@ -367,6 +377,16 @@ func (s *Server) probeOnce(ctx context.Context) {
 	}
 	if h.CheckedAt.IsZero() {
 		h.CheckedAt = s.now()
+	}
+	if !primary {
+		if lag, known, reason, ok := s.heartbeatLag(); ok && h.Err == nil {
+			// The heartbeat's age is the lag; replication must also run for it to mean
+			// anything (a stopped replica's heartbeat only ages).
+			if h.LagKnown && !known {
+				h.ReplicationProblem = reason
+			}
+			h.LagKnown, h.Lag = h.LagKnown && known, lag
+		}
 	}
 	s.mu.Lock()
 	s.mysql = h
@@ -407,6 +427,8 @@ func (s *Server) decideLocked() (State, bool, string) {
 		return StateNotConnected, false, "MySQL has not been checked yet"
 	case h.Err != nil:
 		return StateNotConnected, false, "MySQL is unreachable: " + h.Err.Error()
+	case h.AppProblem != "":
+		return StateNotServing, false, h.AppProblem
 	case !s.wantServing:
 		return StateNotServing, false, s.wantReason
 	case s.tabletType == topodatapb.TabletType_PRIMARY:

@@ -63,13 +63,24 @@ const maxEnded = 1000
 
 func newTxEngine(cfg QueryConfig, txPool, foundRows *dbPool, e *engine, d Deps) *txEngine {
 	t := &txEngine{cfg: cfg, e: e, log: d.Log, now: d.Clock, txPool: txPool, foundRow: foundRows,
-		active: map[int64]*stateful{}, endedIDs: map[int64]ended{}}
+		active: map[int64]*stateful{}, endedIDs: map[int64]ended{}, closed: true}
 	// Seeded with the start time like vttablet, so IDs from before a restart are not reused.
 	t.nextID.Store(d.Clock().UnixNano())
+	return t
+}
+
+// open makes the engine accept new transactions and starts the killer. It is a no-op on an
+// open engine; after shutdown it can be opened again.
+func (t *txEngine) open() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		return
+	}
+	t.closed = false
 	ctx, cancel := context.WithCancel(context.Background())
 	t.stopKiller, t.killerDone = cancel, make(chan struct{})
 	go t.killer(ctx)
-	return t
 }
 
 func (t *txEngine) poolFor(o *querypb.ExecuteOptions) *dbPool {
@@ -418,12 +429,18 @@ func (t *txEngine) waitEmpty(ctx context.Context) {
 	}
 }
 
-// close rolls back (by closing) whatever is still open and refuses new connections.
-func (t *txEngine) close() {
-	t.stopKiller()
-	<-t.killerDone
+// shutdown refuses new transactions, stops the killer and rolls back (by closing) whatever is
+// still open, giving reason to callers that come back for an ended ID. A statement still
+// running is killed; its request then ends the transaction itself (never close a connection
+// another goroutine is using). The pools stay open: open makes the engine usable again.
+func (t *txEngine) shutdown(reason string) {
 	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
 	t.closed = true
+	stop, done := t.stopKiller, t.killerDone
 	var idle []*stateful
 	var busy []uint32
 	for _, s := range t.active {
@@ -435,14 +452,19 @@ func (t *txEngine) close() {
 		idle = append(idle, s)
 	}
 	t.mu.Unlock()
+	stop()
+	<-done
 	for _, s := range idle {
-		t.end(s, "tablet shutting down", true) // closing the connection rolls back
+		t.end(s, reason, true) // closing the connection rolls back
 	}
-	// A statement still running past the grace period is killed; its request then ends the
-	// transaction itself (never close a connection another goroutine is using).
 	for _, id := range busy {
-		t.e.kill(id, "shutdown")
+		t.e.kill(id, reason)
 	}
+}
+
+// close shuts the engine down for good and closes its pools.
+func (t *txEngine) close() {
+	t.shutdown("tablet shutting down")
 	t.txPool.Close()
 	t.foundRow.Close()
 }

@@ -27,6 +27,7 @@ func TestRegisterServeAndPromote(t *testing.T) {
 	e := newEnv(t)
 	db := mariadbtest.Start(t, mariadbtest.Options{})
 	root := db.RootDB(t)
+	db.Exec(t, "CREATE DATABASE vt_commerce")
 	r := startTablet(t, tabletConfig(e, db, tabletOpts{uid: 100, initType: topodatapb.TabletType_REPLICA}))
 	h := r.health(t)
 
@@ -189,6 +190,7 @@ func TestEtcdDownAtStart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	db := mariadbtest.Start(t, mariadbtest.Options{})
+	db.Exec(t, "CREATE DATABASE vt_commerce")
 	e.etcd.Stop()
 	r := startTablet(t, tabletConfig(e, db, tabletOpts{uid: 102, initType: topodatapb.TabletType_PRIMARY}))
 	h := r.health(t)
@@ -269,6 +271,7 @@ func TestReplicaMeasuresLag(t *testing.T) {
 	replicaDB.Exec(t,
 		"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT="+itoa(primaryDB.Port)+", MASTER_USER='vt_repl', MASTER_PASSWORD='"+mariadbtest.Password+"', MASTER_USE_GTID=slave_pos",
 		"START SLAVE")
+	primaryDB.Exec(t, "CREATE DATABASE vt_commerce") // replicated
 	p := startTablet(t, tabletConfig(e, primaryDB, tabletOpts{uid: 110, initType: topodatapb.TabletType_PRIMARY}))
 	r := startTablet(t, tabletConfig(e, replicaDB, tabletOpts{uid: 111, initType: topodatapb.TabletType_REPLICA}))
 	p.health(t).until(10*time.Second, "primary serving", func(m *querypb.StreamHealthResponse) bool { return m.Serving })
@@ -292,6 +295,8 @@ func TestNewerPrimaryDemotesOld(t *testing.T) {
 	e := newEnv(t)
 	dbA := mariadbtest.Start(t, mariadbtest.Options{})
 	dbB := mariadbtest.Start(t, mariadbtest.Options{})
+	dbA.Exec(t, "CREATE DATABASE vt_commerce")
+	dbB.Exec(t, "CREATE DATABASE vt_commerce")
 	a := startTablet(t, tabletConfig(e, dbA, tabletOpts{uid: 120, initType: topodatapb.TabletType_PRIMARY}))
 	b := startTablet(t, tabletConfig(e, dbB, tabletOpts{uid: 121, initType: topodatapb.TabletType_REPLICA}))
 	ha := a.health(t)
