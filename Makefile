@@ -1,5 +1,8 @@
-# tabletd — make targets. `make test` is what CI runs (.ci/run); `make demo` runs one tabletd
-# against a local MariaDB; `make interop` runs the tests against real Vitess v23 binaries.
+# tabletd — make targets. The scripts are the entry points (they need no make, so they work
+# as the first command on a fresh machine); these targets are aliases:
+#   make test  = ./scripts/test.sh (what CI runs, .ci/run)   make demo = ./scripts/demo.sh
+# `make build` puts tabletd and tabletctl in bin/; `make interop` runs the tests against real
+# Vitess v23 programs, which `make vitess` builds.
 GO ?= go
 VITESS_BIN ?= /opt/vitess-v23/bin
 
@@ -12,18 +15,18 @@ build:
 deps:
 	@scripts/install-deps.sh
 
-# The whole suite: unit tests and integration tests against real mariadbd and etcd processes.
-test: deps
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+# go vet, then the whole suite with -race: unit tests and integration tests against real
+# mariadbd processes and an in-process etcd.
+test:
+	@scripts/test.sh
 
 demo:
 	@scripts/demo.sh
 
-# Builds Vitess v23 (once per machine, see ../shared/interop/build-vitess.sh) and runs the
+# Builds Vitess v23 from the vitess.io/vitess Go module (once per machine) and runs the
 # interop tests against it, plus the wire check of our .proto files against Vitess's.
 vitess:
-	VITESS_BIN=$(VITESS_BIN) bash ../shared/interop/build-vitess.sh
+	VITESS_BIN=$(VITESS_BIN) scripts/build-vitess.sh
 
 interop: vitess
 	@scripts/install-deps.sh --interop

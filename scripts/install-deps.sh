@@ -1,23 +1,98 @@
 #!/usr/bin/env bash
-# Installs what tabletd's tests need on a fresh Debian machine (run as root, or with sudo):
-# MariaDB 10.11 server and client (real mariadbd processes are started by the tests), and curl.
-# Go itself comes from the machine (go.mod names the version); etcd runs in-process.
+# Installs, with apt-get, what this project's scripts need and a fresh Debian 12 machine
+# lacks. Run as root (or a user with sudo). Without an option: what ./scripts/test.sh needs;
+#   --demo     what ./scripts/demo.sh needs (no compiler, no make)
+#   --interop  also protoc and sysbench (make interop, make bench)
+#   --etcd     Debian's etcd server (scripts/vitess-local.sh etcd)
+# Go itself is not installed here: it comes from the machine (see README, Quick start).
+#
+# Packaged servers are never left running: during apt-get install a policy-rc.d that answers
+# 101 ("action forbidden") stops Debian's maintainer scripts from starting mariadb or etcd,
+# and a service this run installed is disabled afterwards, so no system MariaDB listens on
+# 3306 (nor etcd on 2379) unless one did before. The tests and the demo start their own
+# mariadbd on other ports with their own data directories.
 set -euo pipefail
-need=()
-command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
-command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-# make interop also checks our .proto files against Vitess's with protoc, and runs sysbench
-# through vtgate.
-if [ "${1:-}" = "--interop" ]; then
-  command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
-  command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+
+profile=test
+case "${1:-}" in
+  "") ;;
+  --demo) profile=demo ;;
+  --interop) profile=interop ;;
+  --etcd) profile=etcd ;;
+  *) echo "install-deps: unknown option ${1} (want --demo, --interop or --etcd)" >&2; exit 2 ;;
+esac
+
+need=()   # Debian packages to install
+want() { need+=("$1"); }
+# Go fetches modules over HTTPS and needs the CA bundle; curl waits for the demo's tablet.
+[ -s /etc/ssl/certs/ca-certificates.crt ] || want ca-certificates
+command -v curl >/dev/null 2>&1 || want curl
+if [ "$profile" != etcd ]; then
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want mariadb-server
+  command -v mariadb >/dev/null 2>&1 || want mariadb-client
 fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "install-deps: apt-get install ${need[*]}"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ "$profile" = test ] || [ "$profile" = interop ]; then
+  # go test -race needs cgo: a C compiler and the C library headers (gcc only recommends them).
+  command -v make >/dev/null 2>&1 || want make
+  command -v gcc >/dev/null 2>&1 || want gcc
+  [ -f /usr/include/stdlib.h ] || want libc6-dev
 fi
-# Debian starts no service in containers; make sure a packaged mariadbd is not holding 3306 anyway.
-echo "install-deps: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"
+if [ "$profile" = interop ]; then
+  command -v protoc >/dev/null 2>&1 || want protobuf-compiler
+  command -v sysbench >/dev/null 2>&1 || want sysbench
+fi
+if [ "$profile" = etcd ]; then
+  command -v etcd >/dev/null 2>&1 || want etcd-server
+fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install-deps: nothing to install"
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "install-deps: missing ${need[*]}; run this script as root, or install them: apt-get install ${need[*]}" >&2
+    exit 1
+  }
+  sudo=sudo
+fi
+command -v apt-get >/dev/null 2>&1 || {
+  echo "install-deps: missing ${need[*]} and there is no apt-get: install their equivalents by hand" >&2
+  exit 1
+}
+
+# No package's maintainer script may start its service while we install (policy-rc.d is
+# read by invoke-rc.d and deb-systemd-invoke). An existing policy is put back afterwards.
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then saved=$(mktemp); $sudo cp -p "$policy" "$saved"; fi
+restore_policy() {
+  if [ -n "$saved" ]; then $sudo mv "$saved" "$policy"; else $sudo rm -f "$policy"; fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\n# install-deps.sh: start no service while installing\nexit 101\n' | $sudo tee "$policy" >/dev/null
+$sudo chmod 755 "$policy"
+
+echo "install-deps: apt-get install ${need[*]}"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+# A service this run installed stays off: never started (policy above) and not enabled.
+for pkg in "${need[@]}"; do
+  case "$pkg" in
+    mariadb-server) svc=mariadb port=3306 ;;
+    etcd-server) svc=etcd port=2379 ;;
+    *) continue ;;
+  esac
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  elif command -v update-rc.d >/dev/null 2>&1; then
+    $sudo update-rc.d "$svc" disable >/dev/null 2>&1 || true
+  fi
+  echo "install-deps: $pkg installed with its service '$svc' stopped and disabled (no system server" \
+    "listens on $port; to run the packaged server: systemctl enable --now $svc)"
+done
+if [ "$profile" != etcd ]; then
+  echo "install-deps: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"
+fi

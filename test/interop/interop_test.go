@@ -1,7 +1,8 @@
 //go:build interop
 
 // Package interop runs tabletd against real Vitess v23 programs (vtctld, vtgate, vtctldclient)
-// built by ../shared/interop/build-vitess.sh; `make interop` runs it with VITESS_BIN set.
+// built by scripts/build-vitess.sh; `make interop` runs it with VITESS_BIN set. vtctld and
+// vtgate are started by scripts/vitess-local.sh, the command lines the README shows.
 package interop
 
 import (
@@ -54,11 +55,11 @@ func newCluster(t *testing.T, vtgateFlags ...string) *cluster {
 	t.Helper()
 	bin := os.Getenv("VITESS_BIN")
 	if bin == "" {
-		t.Fatal("VITESS_BIN is not set: run `make interop`, which builds Vitess v23 with ../shared/interop/build-vitess.sh")
+		t.Fatal("VITESS_BIN is not set: run `make interop`, which builds Vitess v23 with scripts/build-vitess.sh")
 	}
 	for _, p := range []string{"vtctld", "vtgate", "vtctldclient"} {
 		if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
-			t.Fatalf("%s: %v (build it with ../shared/interop/build-vitess.sh)", p, err)
+			t.Fatalf("%s: %v (build it with `make vitess`)", p, err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "tabletd-interop")
@@ -72,17 +73,27 @@ func newCluster(t *testing.T, vtgateFlags ...string) *cluster {
 	if out, err := exec.Command("go", "build", "-o", c.tabletd, "../../cmd/tabletd").CombinedOutput(); err != nil {
 		t.Fatalf("building tabletd: %v\n%s", err, out)
 	}
-	c.ctl("--server", "internal", "AddCellInfo", "--root", "/vitess/zone1", "--server-address", c.etcd.Endpoint(), "zone1")
+	// The cell, vtctld and vtgate come from scripts/vitess-local.sh, the command lines the
+	// README shows (TestReadme keeps the README equal to them); only the ports differ.
 	ctldPort, ctldGRPC := freePort(t), freePort(t)
-	c.vtctld = fmt.Sprintf("127.0.0.1:%d", ctldGRPC)
-	c.start("vtctld", "--cell", "zone1", "--service-map", "grpc-vtctl,grpc-vtctld",
-		"--port", fmt.Sprint(ctldPort), "--grpc-port", fmt.Sprint(ctldGRPC))
 	gatePort, gateGRPC, gateMySQL := freePort(t), freePort(t), freePort(t)
-	gate := []string{"--cell", "zone1", "--cells-to-watch", "zone1", "--tablet-types-to-wait", "PRIMARY",
-		"--service-map", "grpc-vtgateservice", "--mysql-auth-server-impl", "none", "--tablet-refresh-interval", "1s",
-		"--mysql-server-port", fmt.Sprint(gateMySQL), "--mysql-server-bind-address", "127.0.0.1",
-		"--port", fmt.Sprint(gatePort), "--grpc-port", fmt.Sprint(gateGRPC)}
-	c.start("vtgate", append(gate, vtgateFlags...)...)
+	env := append(os.Environ(), "VITESS_BIN="+bin, "VT_USER=vt", "VT_TOPO_ADDR="+c.etcd.Endpoint(),
+		"VT_CELL=zone1", "VT_DIR="+dir,
+		fmt.Sprint("VTCTLD_PORT=", ctldPort), fmt.Sprint("VTCTLD_GRPC_PORT=", ctldGRPC),
+		fmt.Sprint("VTGATE_PORT=", gatePort), fmt.Sprint("VTGATE_GRPC_PORT=", gateGRPC),
+		fmt.Sprint("VTGATE_MYSQL_PORT=", gateMySQL))
+	vitessLocal := func(sub string, args ...string) *exec.Cmd {
+		cmd := exec.Command("../../scripts/vitess-local.sh", append([]string{sub}, args...)...)
+		cmd.Env = env
+		return cmd
+	}
+	if out, err := vitessLocal("cell").CombinedOutput(); err != nil {
+		t.Fatalf("scripts/vitess-local.sh cell: %v\n%s", err, out)
+	}
+	c.vtctld = fmt.Sprintf("127.0.0.1:%d", ctldGRPC)
+	c.launch("vtctld", vitessLocal("vtctld"))
+	// A 1 s tablet refresh lets vtgate see new tablets without waiting a minute.
+	c.launch("vtgate", vitessLocal("vtgate", append([]string{"--tablet-refresh-interval", "1s"}, vtgateFlags...)...))
 	c.vtgateMySQLPort = gateMySQL
 	db, err := sql.Open("mysql", fmt.Sprintf("user@tcp(127.0.0.1:%d)/", gateMySQL))
 	if err != nil {
@@ -105,7 +116,13 @@ func (c *cluster) start(name string, args ...string) {
 	full := append([]string{"-u", "vt", "--", filepath.Join(c.bin, name)}, c.topoFlags()...)
 	full = append(full, "--log_dir", c.dir)
 	full = append(full, args...)
-	cmd := exec.Command("runuser", full...)
+	c.launch(name, exec.Command("runuser", full...))
+}
+
+// launch starts cmd in its own process group, its output in <dir>/<name>.out; the whole
+// group is killed when the test ends.
+func (c *cluster) launch(name string, cmd *exec.Cmd) {
+	c.t.Helper()
 	out, _ := os.Create(filepath.Join(c.dir, name+".out"))
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
