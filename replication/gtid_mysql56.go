@@ -215,3 +215,45 @@ func (s mysql56Set) union(other gtidSet) gtidSet {
 	}
 	return out
 }
+
+// difference returns the transactions of s that are not in o.
+func (s mysql56Set) difference(o mysql56Set) mysql56Set {
+	out := make(mysql56Set, 0, len(s))
+	for _, si := range s {
+		left := subtractIntervals(si.intervals, o.find(si.sid))
+		if len(left) > 0 {
+			out = append(out, sidIntervals{sid: si.sid, intervals: left})
+		}
+	}
+	return out
+}
+
+// subtractIntervals returns a minus b; both are sorted, merged interval
+// lists, and so is the result.
+func subtractIntervals(a, b []interval) []interval {
+	var out []interval
+	j := 0
+	for _, iv := range a {
+		start := iv.start
+		// Skip the intervals of b that end before this one starts.
+		for j < len(b) && b[j].end < start {
+			j++
+		}
+		k := j
+		for k < len(b) && b[k].start <= iv.end && start <= iv.end {
+			if b[k].start > start {
+				out = append(out, interval{start: start, end: b[k].start - 1})
+			}
+			if b[k].end >= iv.end {
+				start = iv.end + 1
+				break
+			}
+			start = b[k].end + 1
+			k++
+		}
+		if start <= iv.end {
+			out = append(out, interval{start: start, end: iv.end})
+		}
+	}
+	return out
+}

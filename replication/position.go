@@ -187,6 +187,43 @@ func (p Position) union(other Position) (Position, error) {
 	}
 }
 
+// Union returns a position holding every transaction of p and other:
+// per-domain maximum sequence for MariaDB (as Vitess and MASTER_GTID_WAIT
+// compare), set union for MySQL56, the later coordinate for FilePos. The
+// zero Position is the identity. Positions of different flavors give an
+// error wrapping ErrPositionFlavor.
+func (p Position) Union(other Position) (Position, error) {
+	u, err := p.union(other)
+	if err != nil {
+		return Position{}, fmt.Errorf("%w: %w", ErrPositionFlavor, err)
+	}
+	return u, nil
+}
+
+// Subtract returns the MySQL56 GTIDs of p that are not in other (p minus
+// other). The zero Position subtracts nothing and leaves nothing. Only
+// MySQL56 sets can be subtracted (a MariaDB position keeps one GTID per
+// domain, not a set); other flavors give an error wrapping
+// ErrPositionFlavor.
+func (p Position) Subtract(other Position) (Position, error) {
+	switch {
+	case p.set == nil:
+		return p, nil
+	case p.flavor != PositionMySQL56:
+		return Position{}, fmt.Errorf("%w: cannot subtract %s positions (only MySQL56 GTID sets)", ErrPositionFlavor, p.flavor)
+	case other.set == nil:
+		return p, nil
+	case other.flavor != PositionMySQL56:
+		return Position{}, fmt.Errorf("%w: cannot subtract a %s position from a MySQL56 one", ErrPositionFlavor, other.flavor)
+	}
+	return Position{flavor: p.flavor, set: p.set.(mysql56Set).difference(other.set.(mysql56Set))}, nil
+}
+
+// IsEmpty reports whether p holds no transaction: the zero Position, or an
+// empty GTID set such as a freshly reset server's "MariaDB/" or "MySQL56/".
+// A FilePos coordinate is never empty.
+func (p Position) IsEmpty() bool { return p.set == nil || p.set.String() == "" }
+
 // MarshalText implements encoding.TextMarshaler with the String encoding.
 func (p Position) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 

@@ -36,4 +36,21 @@ var (
 	// replication connections and no default one (multi-source replication
 	// is not supported).
 	ErrMultipleSources = errors.New("multi-source replication is not supported")
+	// ErrPositionFlavor reports a position of another flavor than the
+	// server's (a MySQL56 position given to MariaDB, or the reverse), or an
+	// operation the position's flavor does not support.
+	ErrPositionFlavor = errors.New("replication position of the wrong flavor")
+	// ErrNoPrimaryStatus reports a server without binary log status (SHOW
+	// MASTER STATUS returned no row: binary logging is off).
+	ErrNoPrimaryStatus = errors.New("no binary log status (is binary logging on?)")
+	// ErrInvalidSource reports SourceParams that cannot be used (empty host,
+	// bad port, a value that cannot be quoted safely).
+	ErrInvalidSource = errors.New("invalid replication source parameters")
+	// ErrInvalidArgument reports an argument this package cannot use (for
+	// example a status variable name that is not an identifier).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotReplicating reports a file/offset wait on a server whose
+	// replication SQL thread is not running or has no source, for which
+	// MASTER_POS_WAIT answers NULL.
+	ErrNotReplicating = errors.New("replication is not running")
 )

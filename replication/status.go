@@ -52,6 +52,101 @@ type Status struct {
 	FilePosition Position
 	// LastIOError and LastSQLError are the last thread errors, "" if none.
 	LastIOError, LastSQLError string
+
+	// IOState and SQLState are the thread states in Vitess's encoding
+	// (replicationdata.Status io_state / sql_state).
+	IOState, SQLState ReplicationState
+	// SQLThreadState is the raw applier state: "Yes" or "No" ("" when not
+	// configured).
+	SQLThreadState string
+	// IOStateMessage and SQLStateMessage are what the threads are doing,
+	// e.g. "Waiting for master to send event" (Slave_IO_State /
+	// Replica_IO_State, Slave_SQL_Running_State / Replica_SQL_Running_State).
+	IOStateMessage, SQLStateMessage string
+	// LastIOErrno and LastSQLErrno are the errnos of the last thread errors
+	// (0 if none).
+	LastIOErrno, LastSQLErrno int
+	// SQLDelay is the configured delay of the applier (MASTER_DELAY).
+	SQLDelay time.Duration
+	// ConnectRetry is the pause between reconnection attempts.
+	ConnectRetry time.Duration
+	// HeartbeatInterval is the source heartbeat period when the status row
+	// shows it (MariaDB Slave_heartbeat_period); 0 otherwise.
+	HeartbeatInterval time.Duration
+	// UsingGTIDMode is MariaDB's raw Using_Gtid: "Slave_Pos", "Current_Pos"
+	// or "No" ("" on MySQL).
+	UsingGTIDMode string
+	// AutoPosition is MySQL's Auto_Position = 1.
+	AutoPosition bool
+	// HasReplicationFilters is true when any Replicate_* filter is set.
+	HasReplicationFilters bool
+	// SSLAllowed is Master_SSL_Allowed / Source_SSL_Allowed = "Yes".
+	SSLAllowed bool
+	// RelayLogSourceBinlogEquivalentPosition is the source binlog coordinate
+	// the receiver has read up to (Master_Log_File:Read_Master_Log_Pos), zero
+	// if not reported. ERS falls back to it when RelayLogPosition is empty.
+	RelayLogSourceBinlogEquivalentPosition Position
+	// RelayLogFilePosition is the applier's coordinate in the local relay
+	// log (Relay_Log_File:Relay_Log_Pos), zero if not reported.
+	RelayLogFilePosition Position
+}
+
+// ReplicationLagUnknown reports whether Lag must not be trusted (Vitess's
+// replication_lag_unknown): the server reported no lag, or a thread is not
+// running, or replication is not configured.
+func (s Status) ReplicationLagUnknown() bool { return !s.LagKnown }
+
+// ReplicationLagSeconds is Lag in whole seconds, 0 when unknown (Vitess's
+// replication_lag_seconds).
+func (s Status) ReplicationLagSeconds() uint32 {
+	if !s.LagKnown {
+		return 0
+	}
+	return uint32(min(s.Lag/time.Second, 1<<32-1))
+}
+
+// Running reports whether both threads run (IO "Yes", SQL "Yes").
+func (s Status) Running() bool { return s.IOThreadRunning && s.SQLThreadRunning }
+
+// ReplicationState is a replication thread's state, numbered as Vitess's
+// replication.ReplicationState (the io_state / sql_state wire values).
+type ReplicationState int32
+
+// The thread states.
+const (
+	ReplicationStateUnknown ReplicationState = iota
+	ReplicationStateStopped
+	ReplicationStateConnecting
+	ReplicationStateRunning
+)
+
+// String returns "Unknown", "Stopped", "Connecting" or "Running".
+func (r ReplicationState) String() string {
+	switch r {
+	case ReplicationStateStopped:
+		return "Stopped"
+	case ReplicationStateConnecting:
+		return "Connecting"
+	case ReplicationStateRunning:
+		return "Running"
+	default:
+		return "Unknown"
+	}
+}
+
+// parseReplicationState maps a *_Running column ("Yes", "No",
+// "Connecting"; "ON"/"OFF" from group replication) to a state.
+func parseReplicationState(v string) ReplicationState {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "on", "true":
+		return ReplicationStateRunning
+	case "no", "off", "false":
+		return ReplicationStateStopped
+	case "connecting":
+		return ReplicationStateConnecting
+	default:
+		return ReplicationStateUnknown
+	}
 }
 
 // Status statements per flavor.
@@ -214,11 +309,71 @@ func parseCommonStatus(r row) Status {
 	st.UsingGTID = (using != "" && !strings.EqualFold(using, "No")) || strings.TrimSpace(auto) == "1"
 	st.LastIOError, _ = r.field("Last_IO_Error")
 	st.LastSQLError, _ = r.field("Last_SQL_Error")
-	file, okFile := r.field("Relay_Source_Log_File", "Relay_Master_Log_File")
-	pos, okPos := r.field("Exec_Source_Log_Pos", "Exec_Master_Log_Pos")
-	if okFile && okPos && file != "" {
-		// A malformed coordinate only loses this informational field.
-		st.FilePosition, _ = ParseGTIDSet(PositionFilePos, file+":"+pos)
-	}
+	// A malformed coordinate only loses that informational field.
+	st.FilePosition = coordinate(r, []string{"Relay_Source_Log_File", "Relay_Master_Log_File"},
+		[]string{"Exec_Source_Log_Pos", "Exec_Master_Log_Pos"})
+	st.RelayLogSourceBinlogEquivalentPosition = coordinate(r, []string{"Source_Log_File", "Master_Log_File"},
+		[]string{"Read_Source_Log_Pos", "Read_Master_Log_Pos"})
+	st.RelayLogFilePosition = coordinate(r, []string{"Relay_Log_File"}, []string{"Relay_Log_Pos"})
+	parseExtendedStatus(&st, r, sqlState)
 	return st
+}
+
+// coordinate reads a file:offset pair of columns as a FilePos position;
+// missing, empty or malformed values give the zero Position.
+func coordinate(r row, fileCols, posCols []string) Position {
+	file, okFile := r.field(fileCols...)
+	pos, okPos := r.field(posCols...)
+	if !okFile || !okPos || file == "" {
+		return Position{}
+	}
+	p, _ := ParseGTIDSet(PositionFilePos, file+":"+pos)
+	return p
+}
+
+// replicationFilterColumns are the Replicate_* filter columns; any
+// non-empty one means the replica filters what it applies.
+var replicationFilterColumns = []string{"Replicate_Do_DB", "Replicate_Ignore_DB", "Replicate_Do_Table",
+	"Replicate_Ignore_Table", "Replicate_Wild_Do_Table", "Replicate_Wild_Ignore_Table",
+	"Replicate_Do_Domain_Ids", "Replicate_Ignore_Domain_Ids", "Replicate_Rewrite_DB"}
+
+// parseExtendedStatus fills the fields beyond the health check's needs.
+func parseExtendedStatus(st *Status, r row, sqlState string) {
+	st.SQLThreadState = sqlState
+	st.IOState = parseReplicationState(st.IOThreadState)
+	st.SQLState = parseReplicationState(sqlState)
+	st.IOStateMessage, _ = r.field("Replica_IO_State", "Slave_IO_State")
+	st.SQLStateMessage, _ = r.field("Replica_SQL_Running_State", "Slave_SQL_Running_State")
+	st.LastIOErrno = atoiField(r, "Last_IO_Errno")
+	st.LastSQLErrno = atoiField(r, "Last_SQL_Errno")
+	st.SQLDelay = time.Duration(atoiField(r, "SQL_Delay")) * time.Second
+	st.ConnectRetry = time.Duration(atoiField(r, "Connect_Retry")) * time.Second
+	if hb, ok := r.field("Slave_heartbeat_period"); ok {
+		if secs, err := strconv.ParseFloat(strings.TrimSpace(hb), 64); err == nil && secs >= 0 && secs < 1e7 {
+			st.HeartbeatInterval = time.Duration(secs * float64(time.Second))
+		}
+	}
+	st.UsingGTIDMode, _ = r.field("Using_Gtid")
+	auto, _ := r.field("Auto_Position")
+	st.AutoPosition = strings.TrimSpace(auto) == "1"
+	ssl, _ := r.field("Source_SSL_Allowed", "Master_SSL_Allowed")
+	st.SSLAllowed = strings.EqualFold(ssl, "Yes")
+	for _, c := range replicationFilterColumns {
+		if v, ok := r.field(c); ok && strings.TrimSpace(v) != "" {
+			st.HasReplicationFilters = true
+		}
+	}
+}
+
+// atoiField reads a non-negative integer column; anything else is 0.
+func atoiField(r row, name string) int {
+	v, ok := r.field(name)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
