@@ -64,7 +64,7 @@ type ReaderConfig struct {
 	// SidecarDB is the keyspace's sidecar database (default "_vt").
 	SidecarDB string
 	// Interval between reads (default 1s, at most 1s). It should equal the primary's write
-	// interval: a heartbeat older than StaleFactor intervals gets a reason in Lag.
+	// interval: Lag explains a heartbeat older than 3 intervals.
 	Interval time.Duration
 	// DB are the connection settings (any user that can read the sidecar database).
 	DB *mysql.Config
