@@ -57,8 +57,12 @@ func TestParseServiceMap(t *testing.T) {
 	}
 }
 
-// fakeTM panics or fails on demand; it isolates the edge's conversions.
-type fakeTM struct{}
+// fakeTM panics or fails on demand; it isolates the edge's conversions. The RPCs it does
+// not override are nil interface methods the test never calls.
+type fakeTM struct {
+	SchemaRPCs
+	ReplicationRPCs
+}
 
 func (fakeTM) Ping(p string) string { panic("boom: " + p) }
 func (fakeTM) ChangeType(context.Context, topodatapb.TabletType, bool) error {

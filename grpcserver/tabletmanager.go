@@ -11,6 +11,7 @@ import (
 // TabletManager is the part of the tablet manager the gRPC API exposes.
 type TabletManager interface {
 	SchemaRPCs
+	ReplicationRPCs
 	Ping(payload string) string
 	ChangeType(ctx context.Context, tt topodatapb.TabletType, semiSync bool) error
 	RefreshState(ctx context.Context) error

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tabletd/tabletd/dbconfig"
 	"github.com/tabletd/tabletd/replication"
+	"github.com/tabletd/tabletd/sidecar"
 	"github.com/tabletd/tabletd/tabletserver"
 )
 
@@ -165,6 +166,33 @@ func orNo(s string) string {
 		return "not running"
 	}
 	return s
+}
+
+// Info implements tabletmanager.MySQL: the detected server.
+func (m *mysqlServer) Info(ctx context.Context) (replication.ServerInfo, error) {
+	info, err := m.detect(ctx)
+	if err != nil {
+		m.forget()
+	}
+	return info, err
+}
+
+// DB implements tabletmanager.MySQL: the dba pool.
+func (m *mysqlServer) DB() *sql.DB { return m.db }
+
+// ensureSidecar creates what is missing of the sidecar schema (tabletmanager.Deps.EnsureSidecar).
+func (m *mysqlServer) ensureSidecar(ctx context.Context, dbName string, local bool) error {
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	mode := sidecar.Replicated
+	if local {
+		mode = sidecar.Local
+	}
+	_, err = sidecar.Ensure(ctx, conn, dbName, mode)
+	return err
 }
 
 // SetReadOnly implements tabletmanager.MySQL; it changes the server only when needed.

@@ -287,8 +287,10 @@ func (t *Tablet) newManager(context.Context) error {
 	mc.InitType, mc.DBNameOverride, mc.Tags = t.cfg.InitType, t.cfg.DBNameOverride, t.cfg.Tags
 	mc.MySQLHostname, mc.MySQLPort = mysqlIdentity(t.cfg)
 	mc.DefaultCollation = collationID(t.cfg.DB.Charset)
+	repl := t.cfg.DB.Users[dbconfig.Repl]
+	mc.ReplUser, mc.ReplPassword = repl.User, repl.Password
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
-		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now,
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
 			if err != nil {

@@ -3,13 +3,16 @@ package tabletmanager
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
 	"github.com/tabletd/tabletd/rpcerr"
+	"github.com/tabletd/tabletd/tabletserver"
 )
 
 // servesQueries lists the types whose tablets run the query service (Vitess's IsRunningQueryService).
@@ -25,6 +28,45 @@ func servesQueries(t topodatapb.TabletType) bool {
 // Ping echoes payload.
 func (m *Manager) Ping(payload string) string { return payload }
 
+// Sleep holds the action lock for d (vtctldclient SleepTablet: tests of lock contention).
+func (m *Manager) Sleep(ctx context.Context, d time.Duration) error {
+	m.action.Lock()
+	defer m.action.Unlock()
+	select {
+	case <-ctx.Done():
+		return rpcerr.Wrap(rpcerr.Code(ctx.Err()), ctx.Err(), "Sleep interrupted")
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// ChangeTags sets tags on the tablet record (merged, or replacing all with replace) and
+// returns the tags in force.
+func (m *Manager) ChangeTags(ctx context.Context, tags map[string]string, replace bool) (map[string]string, error) {
+	m.action.Lock()
+	defer m.action.Unlock()
+	m.mu.Lock()
+	if replace || m.tablet.Tags == nil {
+		m.tablet.Tags = map[string]string{}
+	}
+	for k, v := range tags {
+		if v == "" {
+			delete(m.tablet.Tags, k)
+			continue
+		}
+		m.tablet.Tags[k] = v
+	}
+	out := maps.Clone(m.tablet.Tags)
+	m.dirty = true
+	m.mu.Unlock()
+	if ts := m.connectedTopo(); ts != nil {
+		if err := m.publishLocked(ctx, ts); err != nil {
+			return nil, rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, err, "tags changed locally; the topology record follows when etcd answers")
+		}
+	}
+	return out, nil
+}
+
 // RunHealthCheck makes the query service probe MySQL and broadcast now.
 func (m *Manager) RunHealthCheck() { m.qs.RunHealthCheck() }
 
@@ -35,11 +77,11 @@ func (m *Manager) SetReadOnly(ctx context.Context, on bool) error {
 	return m.mysql.SetReadOnly(ctx, on)
 }
 
-// ChangeType changes the tablet's type. Becoming PRIMARY starts a new primary term: the
-// topology record is written first (so two tablets are never both primary for Vitess while
-// MySQL accepts writes on both), then MySQL is made read-write. Leaving PRIMARY makes MySQL
-// read-only before anything else. semiSync is accepted for compatibility; tabletd does not
-// manage semi-sync yet.
+// ChangeType changes the tablet's type (vtctld's ChangeTabletType, TabletExternallyReparented).
+// Becoming PRIMARY starts a new primary term: the topology record is written first (so two
+// tablets are never both primary for Vitess while MySQL accepts writes on both), then MySQL
+// is made read-write. Leaving PRIMARY winds the query service down and makes MySQL read-only
+// before anything else. semiSync asks for the semi-sync settings of the new type.
 func (m *Manager) ChangeType(ctx context.Context, tt topodatapb.TabletType, semiSync bool) error {
 	switch tt {
 	case topodatapb.TabletType_UNKNOWN, topodatapb.TabletType_BACKUP, topodatapb.TabletType_RESTORE:
@@ -50,16 +92,21 @@ func (m *Manager) ChangeType(ctx context.Context, tt topodatapb.TabletType, semi
 	}
 	m.action.Lock()
 	defer m.action.Unlock()
-	if semiSync {
-		m.log.Info("ChangeType asked for semi-sync; tabletd leaves semi-sync to the operator")
-	}
 	cur := m.Tablet().Type
 	if tt == topodatapb.TabletType_DRAINED && cur == topodatapb.TabletType_DRAINED {
 		return rpcerr.New(vtrpcpb.Code_FAILED_PRECONDITION, "Tablet: %s-%010d, is already drained", m.cfg.Alias.Cell, m.cfg.Alias.Uid)
 	}
-	return m.changeTypeLocked(ctx, tt)
+	action, err := m.semiSyncAction(ctx, semiSync)
+	if err != nil {
+		return err
+	}
+	if err := m.changeTypeLocked(ctx, tt); err != nil {
+		return err
+	}
+	return m.fixSemiSync(ctx, tt, action)
 }
 
+// changeTypeLocked is the one path a type change takes (RPCs, shard sync, reparents).
 func (m *Manager) changeTypeLocked(ctx context.Context, tt topodatapb.TabletType) error {
 	prev := m.Tablet()
 	m.log.Info("changing tablet type", zap.Stringer("from", prev.Type), zap.Stringer("to", tt))
@@ -67,15 +114,19 @@ func (m *Manager) changeTypeLocked(ctx context.Context, tt topodatapb.TabletType
 		return m.becomePrimaryLocked(ctx)
 	}
 	if prev.Type == topodatapb.TabletType_PRIMARY {
+		// Stop the old term's writes in tabletd first (drain, roll back), then in MySQL.
+		m.qs.Transition(ctx, tabletserver.Want{Type: prev.Type, PrimaryTermStart: timeFromProto(prev.PrimaryTermStartTime),
+			Reason: "leaving PRIMARY for " + tt.String()})
 		if err := m.mysql.SetReadOnly(ctx, true); err != nil {
-			return rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, err, "cannot make MySQL read-only before leaving PRIMARY")
+			m.applyServing(ctx) // still PRIMARY: serve again rather than stay half-changed
+			return mysqlErr(err, "cannot make MySQL read-only before leaving PRIMARY")
 		}
 	}
 	m.mu.Lock()
 	m.tablet.Type, m.tablet.PrimaryTermStartTime = tt, nil
-	m.dirty = true
+	m.demoted, m.dirty = false, true
 	m.mu.Unlock()
-	m.applyServing()
+	m.applyServing(ctx)
 	if ts := m.connectedTopo(); ts != nil {
 		_ = m.publishLocked(ctx, ts) // a failure stays dirty and is retried by sync
 	}
@@ -83,6 +134,8 @@ func (m *Manager) changeTypeLocked(ctx context.Context, tt topodatapb.TabletType
 	return nil
 }
 
+// becomePrimaryLocked starts a new primary term: record first, then MySQL read-write, the
+// sidecar schema, then serving; the shard record follows (at once here, or by the sync loop).
 func (m *Manager) becomePrimaryLocked(ctx context.Context) error {
 	ts := m.connectedTopo()
 	if ts == nil {
@@ -100,10 +153,14 @@ func (m *Manager) becomePrimaryLocked(ctx context.Context) error {
 	}
 	if err := m.mysql.SetReadOnly(ctx, false); err != nil {
 		m.setROErr(err)
-		return rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, err, "cannot make MySQL read-write")
+		return mysqlErr(err, "cannot make MySQL read-write")
 	}
 	m.setROErr(nil)
-	m.applyServing()
+	m.mu.Lock()
+	m.demoted = false
+	m.mu.Unlock()
+	m.ensureSidecar(ctx)
+	m.applyServing(ctx)
 	if err := m.syncShardLocked(ctx, ts); err != nil {
 		m.log.Warn("shard record not updated yet; will retry", zap.Error(err))
 	}
@@ -153,32 +210,37 @@ func (m *Manager) refreshControlsLocked(ctx context.Context, ts Topo, shard *top
 	m.qsDisabled = disabled
 	m.mu.Unlock()
 	if changed {
-		m.applyServing()
+		m.applyServing(ctx)
 	}
 	return nil
 }
 
-// applyServing tells the query service the current type and whether to serve.
-func (m *Manager) applyServing() {
+// applyServing tells the query service the current type and whether to serve; it returns
+// once the query service is in that state.
+func (m *Manager) applyServing(ctx context.Context) {
 	m.mu.Lock()
-	t, disabled := m.tablet, m.qsDisabled
-	tt, pts := t.Type, timeFromProto(t.PrimaryTermStartTime)
+	t, disabled, demoted := m.tablet, m.qsDisabled, m.demoted
+	w := tabletserver.Want{Type: t.Type, PrimaryTermStart: timeFromProto(t.PrimaryTermStartTime), Serving: true}
 	m.mu.Unlock()
 	switch {
-	case !servesQueries(tt):
-		m.qs.SetServingType(tt, pts, false, fmt.Sprintf("tablet type %v does not serve queries", tt))
+	case !servesQueries(w.Type):
+		w.Serving, w.Reason = false, fmt.Sprintf("tablet type %v does not serve queries", w.Type)
+	case demoted:
+		w.Serving, w.Reason = false, "demoted: MySQL is read-only, waiting to be re-pointed at the new primary"
 	case disabled:
-		m.qs.SetServingType(tt, pts, false, "query service disabled by the keyspace's tablet controls")
-	default:
-		m.qs.SetServingType(tt, pts, true, "")
+		w.Serving, w.Reason = false, "query service disabled by the keyspace's tablet controls"
 	}
+	m.qs.Transition(ctx, w)
 }
 
 // applyReadOnly makes MySQL read-only unless the tablet is PRIMARY. A failure (MySQL down)
 // is remembered and retried by the next sync.
 func (m *Manager) applyReadOnly(ctx context.Context) {
 	t := m.Tablet()
-	err := m.mysql.SetReadOnly(ctx, t.Type != topodatapb.TabletType_PRIMARY)
+	m.mu.Lock()
+	demoted := m.demoted
+	m.mu.Unlock()
+	err := m.mysql.SetReadOnly(ctx, t.Type != topodatapb.TabletType_PRIMARY || demoted)
 	m.setROErr(err)
 	if err != nil {
 		m.log.Warn("cannot set MySQL read-only state; will retry", zap.Error(err))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vttimepb"
+	"github.com/tabletd/tabletd/tabletserver"
 )
 
 // Config describes the tablet the manager registers.
@@ -37,12 +38,25 @@ type Config struct {
 	SyncInterval time.Duration
 	// TopoTimeout bounds one topology operation.
 	TopoTimeout time.Duration
+
+	// ReplUser and ReplPassword are what replicas use to connect to their source
+	// (--db-repl-user, --db-repl-password); they go into CHANGE MASTER / CHANGE REPLICATION SOURCE.
+	ReplUser, ReplPassword string
+	// ReplConnectRetry is the source reconnect interval of replication.
+	ReplConnectRetry time.Duration
+	// JournalPollInterval is how often InitReplica and SetReplicationSource look for the
+	// reparent journal row they wait for.
+	JournalPollInterval time.Duration
+	// RepairReplication restarts replication that stopped by itself (vttablet's replication
+	// reporter); replication stopped by an RPC is left stopped.
+	RepairReplication bool
 }
 
 // DefaultConfig returns the timing defaults.
 func DefaultConfig() Config {
 	return Config{RetryInterval: 500 * time.Millisecond, MaxRetryInterval: 10 * time.Second,
-		SyncInterval: 5 * time.Second, TopoTimeout: 10 * time.Second}
+		SyncInterval: 5 * time.Second, TopoTimeout: 10 * time.Second, ReplUser: "vt_repl",
+		ReplConnectRetry: 10 * time.Second, JournalPollInterval: 100 * time.Millisecond, RepairReplication: true}
 }
 
 // Validate reports the first unusable setting, naming its flag.
@@ -58,8 +72,11 @@ func (c Config) Validate() error {
 		return errors.New("--tablet-hostname must not be empty")
 	case c.PortMap["grpc"] <= 0:
 		return errors.New("--grpc-port must be set: vtgate ignores tablets without a gRPC port")
-	case c.RetryInterval <= 0 || c.MaxRetryInterval < c.RetryInterval || c.SyncInterval <= 0 || c.TopoTimeout <= 0:
-		return errors.New("tablet manager retry, sync and timeout intervals must be > 0")
+	case c.RetryInterval <= 0 || c.MaxRetryInterval < c.RetryInterval || c.SyncInterval <= 0 || c.TopoTimeout <= 0 ||
+		c.JournalPollInterval <= 0 || c.ReplConnectRetry <= 0:
+		return errors.New("tablet manager retry, sync, poll and timeout intervals must be > 0")
+	case c.ReplUser == "":
+		return errors.New("--db-repl-user must not be empty: replicas connect to their source with it")
 	}
 	switch c.InitType {
 	case topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY,
@@ -72,14 +89,11 @@ func (c Config) Validate() error {
 
 // QueryService is what the manager needs of the query service.
 type QueryService interface {
-	SetServingType(tt topodatapb.TabletType, primaryTermStart time.Time, serving bool, reason string)
+	// Transition is the query service's state manager: it returns once the new state holds
+	// (leaving a serving PRIMARY, the old term's writes are over).
+	Transition(ctx context.Context, w tabletserver.Want)
 	RunHealthCheck()
 	SetDeniedTables(tables []string)
-}
-
-// MySQL is what the manager needs of the database server.
-type MySQL interface {
-	SetReadOnly(ctx context.Context, on bool) error
 }
 
 // Deps are the manager's collaborators.
@@ -93,6 +107,10 @@ type Deps struct {
 	Query     QueryService
 	MySQL     MySQL
 	Clock     func() time.Time
+	// EnsureSidecar creates what is missing of the sidecar schema dbName: with binary logging
+	// on a primary (replicas get it by replication), or, with local, without binary logging on
+	// a replica. nil: the tablet has no sidecar schema (unit tests).
+	EnsureSidecar func(ctx context.Context, dbName string, local bool) error
 }
 
 // Manager is the tablet manager of one tablet.
@@ -104,6 +122,8 @@ type Manager struct {
 	qs        QueryService
 	mysql     MySQL
 	now       func() time.Time
+
+	ensureSidecarHook func(ctx context.Context, dbName string, local bool) error
 
 	action sync.Mutex // serializes state-changing actions (RPCs, registration steps, sync)
 
@@ -117,6 +137,14 @@ type Manager struct {
 	roErr      string   // last failure to apply read-only, for display
 	qsDisabled bool     // SrvKeyspace disables the query service for our type
 	denied     []string // Shard.tablet_controls denied tables in force for our type and cell
+	sidecarDB  string   // the keyspace's sidecar database (Keyspace.sidecar_db_name), "_vt" until read
+	durability string   // the keyspace's durability policy, "" until read
+	// demoted: DemotePrimary ran on this PRIMARY (read-only, not serving) and no later RPC
+	// made it serve again or changed its type. Nothing may make it serve behind vtctld's back.
+	demoted bool
+	// replStopped: an RPC stopped replication on purpose; the reporter leaves it stopped.
+	replStopped bool
+	repl        replState // what the replication RPCs and the reporter last saw, for display
 
 	fatal  chan error
 	cancel context.CancelFunc
@@ -141,7 +169,8 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		d.Permanent = func(error) bool { return false }
 	}
 	m := &Manager{cfg: cfg, log: d.Log, openTopo: d.OpenTopo, permanent: d.Permanent,
-		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1)}
+		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
+		ensureSidecarHook: d.EnsureSidecar}
 	m.tablet = m.initialRecord()
 	return m, nil
 }
@@ -179,7 +208,7 @@ func (m *Manager) initialRecord() *topodatapb.Tablet {
 // the topology — and registers the tablet in the background, retrying while etcd is
 // unreachable. A permanent registration failure arrives on Fatal.
 func (m *Manager) Start() {
-	m.applyServing()
+	m.applyServing(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.done = cancel, make(chan struct{})
 	go m.run(ctx)

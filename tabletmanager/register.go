@@ -23,6 +23,7 @@ type Topo interface {
 	GetShard(ctx context.Context, keyspace, shard string) (*topodatapb.Shard, error)
 	UpdateShard(ctx context.Context, keyspace, shard string, update func(*topodatapb.Shard) error) (*topodatapb.Shard, error)
 	GetSrvKeyspace(ctx context.Context, keyspace string) (*topodatapb.SrvKeyspace, error)
+	GetKeyspace(ctx context.Context, keyspace string) (*topodatapb.Keyspace, error)
 	EnsureServingGraph(ctx context.Context, keyspace string) error
 	IsNoNode(err error) bool
 	Close()
@@ -134,9 +135,13 @@ func (m *Manager) register(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ts.EnsureSidecarDBName(ctx, m.cfg.Keyspace); err != nil {
+	sidecarDB, err := ts.EnsureSidecarDBName(ctx, m.cfg.Keyspace)
+	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.sidecarDB = sidecarDB
+	m.mu.Unlock()
 	m.adoptPrimaryship(shard, old)
 	rec := m.Tablet()
 	if err := ts.RegisterTablet(ctx, rec); err != nil {
@@ -147,7 +152,7 @@ func (m *Manager) register(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("tablet registered in topology", zap.Stringer("type", rec.Type))
 	m.applyReadOnly(ctx)
-	m.applyServing()
+	m.applyServing(ctx)
 	return nil
 }
 
@@ -247,6 +252,8 @@ func (m *Manager) sync(ctx context.Context) {
 	if roFailed {
 		m.applyReadOnly(cctx)
 	}
+	m.applyDurabilityLocked(cctx, ts)
+	m.repairReplicationLocked(cctx)
 }
 
 // publishLocked writes the wanted record; on failure it stays dirty for the next sync.

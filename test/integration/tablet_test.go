@@ -308,6 +308,10 @@ func TestNewerPrimaryDemotesOld(t *testing.T) {
 	eventually(t, 10*time.Second, "shard names A", func() bool {
 		return e.get(t, shardKey, &shard) && shard.PrimaryAlias.GetUid() == 120
 	})
+	eventually(t, 10*time.Second, "B registered", func() bool {
+		reg, _, _ := b.t.Manager().TopoStatus()
+		return reg
+	})
 	if _, err := b.tm.ChangeType(context.Background(), &tabletmanagerdatapb.ChangeTypeRequest{TabletType: topodatapb.TabletType_PRIMARY}); err != nil {
 		t.Fatal(err)
 	}
