@@ -18,10 +18,13 @@ import (
 	"github.com/tabletd/tabletd/grpcserver"
 	"github.com/tabletd/tabletd/httpserver"
 	"github.com/tabletd/tabletd/mysqlconn"
+	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/queryservicepb"
 	"github.com/tabletd/tabletd/proto/tabletmanagerservicepb"
 	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/proto/vtrpcpb"
 	"github.com/tabletd/tabletd/tabletmanager"
+	"github.com/tabletd/tabletd/tabletmanager/schema"
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/topo/localetcd"
@@ -289,8 +292,19 @@ func (t *Tablet) newManager(context.Context) error {
 	mc.DefaultCollation = collationID(t.cfg.DB.Charset)
 	repl := t.cfg.DB.Users[dbconfig.Repl]
 	mc.ReplUser, mc.ReplPassword = repl.User, repl.Password
+	sc := schema.DefaultConfig()
+	sc.DBName = t.cfg.dbName()
+	sc.Dba, sc.AllPrivs = connConfig(t.cfg.DB, dbconfig.Dba, ""), connConfig(t.cfg.DB, dbconfig.AllPrivs, "")
+	sc.App = connConfig(t.cfg.DB, dbconfig.App, sc.DBName)
+	eng, err := schema.New(sc, schema.Deps{Log: t.log, Execute: t.executeQuery,
+		// t.tm is set below, before any RPC can arrive.
+		WaitForPosition: func(ctx context.Context, pos string) error { return t.tm.WaitForPosition(ctx, pos) }})
+	if err != nil {
+		return err
+	}
+	t.onClose("schema engine", func(context.Context) { eng.Close() })
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
-		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar,
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Schema: eng,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
 			if err != nil {
@@ -305,6 +319,15 @@ func (t *Tablet) newManager(context.Context) error {
 	}
 	t.tm = tm
 	return nil
+}
+
+// executeQuery runs TabletManager.ExecuteQuery's statement through the query service. As in
+// vttablet the request's caller becomes the immediate caller (its principal, no groups),
+// and the query service's own row limit applies.
+func (t *Tablet) executeQuery(ctx context.Context, caller *vtrpcpb.CallerID, sql string, _ int) (*querypb.QueryResult, error) {
+	rec := t.tm.Tablet()
+	return t.qs.Execute(ctx, &tabletserver.Call{SQL: sql, Caller: caller.GetPrincipal(),
+		Target: &querypb.Target{Keyspace: rec.Keyspace, Shard: rec.Shard, TabletType: rec.Type}})
 }
 
 // startManager comes last: registration makes vtgate route here, so everything it routes to

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vttimepb"
+	"github.com/tabletd/tabletd/tabletmanager/schema"
 	"github.com/tabletd/tabletd/tabletserver"
 )
 
@@ -111,6 +112,9 @@ type Deps struct {
 	// on a primary (replicas get it by replication), or, with local, without binary logging on
 	// a replica. nil: the tablet has no sidecar schema (unit tests).
 	EnsureSidecar func(ctx context.Context, dbName string, local bool) error
+	// Schema runs the schema and fetch RPCs (GetSchema, ApplySchema, ExecuteFetchAs*, …).
+	// nil: those RPCs answer UNIMPLEMENTED (unit tests).
+	Schema *schema.Engine
 }
 
 // Manager is the tablet manager of one tablet.
@@ -124,6 +128,7 @@ type Manager struct {
 	now       func() time.Time
 
 	ensureSidecarHook func(ctx context.Context, dbName string, local bool) error
+	schema            *schema.Engine // nil: no schema RPCs
 
 	action sync.Mutex // serializes state-changing actions (RPCs, registration steps, sync)
 
@@ -170,7 +175,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: d.Log, openTopo: d.OpenTopo, permanent: d.Permanent,
 		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
-		ensureSidecarHook: d.EnsureSidecar}
+		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema}
 	m.tablet = m.initialRecord()
 	return m, nil
 }
