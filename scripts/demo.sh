@@ -46,7 +46,7 @@ trap stop EXIT
 # setsid: the servers get no Ctrl-C from the terminal; the trap above stops them in order.
 setsid mariadbd --no-defaults --datadir="$data" --socket="$sock" --port="$port" --bind-address=127.0.0.1 \
   --user="$(id -un)" --log-bin=mysql-bin --binlog-format=ROW --server-id=100 --gtid-strict-mode=1 \
-  --log-error="$mysqld_log" --pid-file="$state/mysqld.pid" --skip-name-resolve &
+  --log-error="$mysqld_log" --pid-file="$state/mysqld.pid" --skip-name-resolve >>"$mysqld_log" 2>&1 &
 mysqld_pid=$!
 for i in $(seq 300); do
   mariadb --no-defaults -S "$sock" -uroot -e 'select 1' >/dev/null 2>&1 && break

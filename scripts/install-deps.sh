@@ -75,8 +75,15 @@ printf '#!/bin/sh\n# install-deps.sh: start no service while installing\nexit 10
 $sudo chmod 755 "$policy"
 
 echo "install-deps: apt-get install ${need[*]}"
-$sudo apt-get update -qq
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# apt's output goes to a log, shown only when it fails.
+log=$(mktemp)
+if ! { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-deps: apt-get install ${need[*]} failed (output above)" >&2
+  exit 1
+fi
+rm -f "$log"
 
 # A service this run installed stays off: never started (policy above) and not enabled.
 for pkg in "${need[@]}"; do

@@ -9,7 +9,8 @@
 #   scripts/vitess-local.sh vtgate [FLAG…]  runs vtgate in the foreground
 #   scripts/vitess-local.sh print           prints the command lines above
 #
-# Extra flags are appended (later flags win). Vitess programs refuse to run as root, so as
+# vtgate looks for new tablets in the topology every second (its default is a minute, which
+# reads as "tabletd is not seen"). Extra flags are appended (later flags win). Vitess programs refuse to run as root, so as
 # root they run as the user $VT_USER (created when missing) through runuser. The programs
 # come from $VITESS_BIN (make vitess builds them there with scripts/build-vitess.sh).
 set -euo pipefail
@@ -43,7 +44,7 @@ cmdline() {
         --cell "$VT_CELL" --cells-to-watch "$VT_CELL" --tablet-types-to-wait PRIMARY
         --service-map grpc-vtgateservice --mysql-auth-server-impl none
         --mysql-server-port "$VTGATE_MYSQL_PORT" --mysql-server-bind-address 127.0.0.1
-        --port "$VTGATE_PORT" --grpc-port "$VTGATE_GRPC_PORT") ;;
+        --port "$VTGATE_PORT" --grpc-port "$VTGATE_GRPC_PORT" --tablet-refresh-interval 1s) ;;
     *) return 1 ;;
   esac
 }

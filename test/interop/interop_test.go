@@ -74,7 +74,7 @@ func newCluster(t *testing.T, vtgateFlags ...string) *cluster {
 		t.Fatalf("building tabletd: %v\n%s", err, out)
 	}
 	// The cell, vtctld and vtgate come from scripts/vitess-local.sh, the command lines the
-	// README shows (TestReadme keeps the README equal to them); only the ports differ.
+	// README shows (TestReadme keeps the README equal to them); only the ports and folders differ.
 	ctldPort, ctldGRPC := freePort(t), freePort(t)
 	gatePort, gateGRPC, gateMySQL := freePort(t), freePort(t), freePort(t)
 	env := append(os.Environ(), "VITESS_BIN="+bin, "VT_USER=vt", "VT_TOPO_ADDR="+c.etcd.Endpoint(),
@@ -92,8 +92,7 @@ func newCluster(t *testing.T, vtgateFlags ...string) *cluster {
 	}
 	c.vtctld = fmt.Sprintf("127.0.0.1:%d", ctldGRPC)
 	c.launch("vtctld", vitessLocal("vtctld"))
-	// A 1 s tablet refresh lets vtgate see new tablets without waiting a minute.
-	c.launch("vtgate", vitessLocal("vtgate", append([]string{"--tablet-refresh-interval", "1s"}, vtgateFlags...)...))
+	c.launch("vtgate", vitessLocal("vtgate", vtgateFlags...))
 	c.vtgateMySQLPort = gateMySQL
 	db, err := sql.Open("mysql", fmt.Sprintf("user@tcp(127.0.0.1:%d)/", gateMySQL))
 	if err != nil {
