@@ -25,7 +25,10 @@
 //
 //  1. Both modes build their DDL from the same definitions (createTableSQL), byte for byte.
 //  2. Every CREATE carries IF NOT EXISTS: a primary's replicated CREATE is a no-op on a replica
-//     that created the object locally (for example a replica running a newer tabletd).
+//     that created the object locally (for example a replica running a newer tabletd). MariaDB's
+//     default slave_ddl_exec_mode=IDEMPOTENT would otherwise turn it into CREATE OR REPLACE
+//     (dropping the replica's rows); MySQL, and MariaDB in STRICT mode, would stop the SQL
+//     thread with errno 1050.
 //  3. The version row (table sidecar_schema) is per server: it is always written with
 //     sql_log_bin=0 and never replicated, because a replicated row event (Write_rows) would hit
 //     a duplicate key on a replica that inserted its own row. It records how far Ensure brought
