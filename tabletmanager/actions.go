@@ -108,6 +108,18 @@ func (m *Manager) ChangeType(ctx context.Context, tt topodatapb.TabletType, semi
 
 // changeTypeLocked is the one path a type change takes (RPCs, shard sync, reparents).
 func (m *Manager) changeTypeLocked(ctx context.Context, tt topodatapb.TabletType) error {
+	return m.changeType(ctx, tt, false)
+}
+
+// stepDownLocked leaves PRIMARY because the shard names a newer primary term: the old term
+// is over whatever MySQL says, so the type changes even when MySQL cannot be made read-only
+// now (mysqld down); read-only is then retried by every sync until it holds, and the tablet
+// never serves as PRIMARY again meanwhile.
+func (m *Manager) stepDownLocked(ctx context.Context) error {
+	return m.changeType(ctx, topodatapb.TabletType_REPLICA, true)
+}
+
+func (m *Manager) changeType(ctx context.Context, tt topodatapb.TabletType, force bool) error {
 	prev := m.Tablet()
 	m.log.Info("changing tablet type", zap.Stringer("from", prev.Type), zap.Stringer("to", tt))
 	if tt == topodatapb.TabletType_PRIMARY {
@@ -117,7 +129,7 @@ func (m *Manager) changeTypeLocked(ctx context.Context, tt topodatapb.TabletType
 		// Stop the old term's writes in tabletd first (drain, roll back), then in MySQL.
 		m.qs.Transition(ctx, tabletserver.Want{Type: prev.Type, PrimaryTermStart: timeFromProto(prev.PrimaryTermStartTime),
 			Reason: "leaving PRIMARY for " + tt.String()})
-		if err := m.mysql.SetReadOnly(ctx, true); err != nil {
+		if err := m.mysql.SetReadOnly(ctx, true); err != nil && !force {
 			m.applyServing(ctx) // still PRIMARY: serve again rather than stay half-changed
 			return mysqlErr(err, "cannot make MySQL read-only before leaving PRIMARY")
 		}

@@ -294,7 +294,7 @@ func (m *Manager) syncShardLocked(ctx context.Context, ts Topo) error {
 		timeFromProto(shard.PrimaryTermStartTime).After(ours) {
 		m.log.Warn("shard names a newer primary; stepping down to REPLICA",
 			zap.String("new_primary", fmt.Sprintf("%s-%010d", shard.PrimaryAlias.Cell, shard.PrimaryAlias.Uid)))
-		return m.changeTypeLocked(ctx, topodatapb.TabletType_REPLICA)
+		return m.stepDownLocked(ctx)
 	}
 	if proto.Equal(shard.PrimaryAlias, m.cfg.Alias) && timeFromProto(shard.PrimaryTermStartTime).Equal(ours) {
 		return m.refreshControlsLocked(ctx, ts, shard)

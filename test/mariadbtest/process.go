@@ -281,6 +281,20 @@ func (s *Server) Restart(t testing.TB) {
 	t.Logf("mariadbtest: mariadbd restarted on %s:%d in %v", s.Host, s.Port, time.Since(begin).Round(time.Millisecond))
 }
 
+// RestartWith is Restart with extra mariadbd arguments for this run only (e.g. the crash
+// recovery options of a killed semi-sync primary); later Restarts use the original ones.
+func (s *Server) RestartWith(t testing.TB, args ...string) {
+	t.Helper()
+	s.mu.Lock()
+	saved := s.extraArgs
+	s.extraArgs = append(append([]string(nil), saved...), args...)
+	s.mu.Unlock()
+	s.Restart(t)
+	s.mu.Lock()
+	s.extraArgs = saved
+	s.mu.Unlock()
+}
+
 // cleanup kills the server and removes its files. It runs at the end of the
 // test that started the server, whether it passed or not.
 func (s *Server) cleanup(t testing.TB) {
