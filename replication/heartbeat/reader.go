@@ -26,15 +26,19 @@ const staleFactor = 3
 
 // Reader measures replication lag from the heartbeat row. Safe for concurrent use.
 type Reader struct {
-	cfg    ReaderConfig
-	log    *zap.Logger
-	now    func() time.Time
-	query  string
-	key    string
-	openDB func(*mysql.Config) (*sql.DB, error) // replaced by tests
+	cfg   ReaderConfig
+	log   *zap.Logger
+	now   func() time.Time
+	query string
+	key   string
+	// period is the loop's tick and timeout bounds one read: both one Interval, as in
+	// vttablet. Tests lengthen them.
+	period, timeout time.Duration
+	openDB          func(*mysql.Config) (*sql.DB, error) // replaced by tests
 
-	reads      prometheus.Counter
-	readErrors *prometheus.CounterVec
+	reads                prometheus.Counter
+	readErrors           *prometheus.CounterVec
+	lagGauge, knownGauge prometheus.GaugeFunc
 
 	mu     sync.Mutex // guards db, cancel, done; held across Open and Close
 	db     *sql.DB    // nil when closed
@@ -62,12 +66,14 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 	deps = deps.withDefaults()
 	labels := constLabels(deps, cfg.Keyspace, cfg.Shard)
 	r := &Reader{
-		cfg:    cfg,
-		log:    deps.Log.With(zap.String("component", "heartbeat-reader")),
-		now:    deps.Clock,
-		query:  "SELECT `ts` FROM " + sidecar.QuoteName(cfg.SidecarDB) + ".`heartbeat` WHERE `keyspaceShard` = ?",
-		key:    keyspaceShard(cfg.Keyspace, cfg.Shard),
-		openDB: openDB,
+		cfg:     cfg,
+		log:     deps.Log.With(zap.String("component", "heartbeat-reader")),
+		now:     deps.Clock,
+		query:   "SELECT `ts` FROM " + sidecar.QuoteName(cfg.SidecarDB) + ".`heartbeat` WHERE `keyspaceShard` = ?",
+		key:     keyspaceShard(cfg.Keyspace, cfg.Shard),
+		period:  cfg.Interval,
+		timeout: cfg.Interval,
+		openDB:  openDB,
 		reads: prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_heartbeat_reads_total",
 			Help: "Heartbeat reads that found the row.", ConstLabels: labels}),
 		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tabletd_heartbeat_read_errors_total",
@@ -76,7 +82,7 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 	}
 	r.readErrors.WithLabelValues(kindNoRow)
 	r.readErrors.WithLabelValues(kindError)
-	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tabletd_heartbeat_lag_seconds",
+	r.lagGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tabletd_heartbeat_lag_seconds",
 		Help: "Replication lag measured by the heartbeat; NaN while unknown (never 0).", ConstLabels: labels},
 		func() float64 {
 			if l, known, _ := r.Lag(); known {
@@ -84,7 +90,7 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 			}
 			return math.NaN()
 		})
-	known := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tabletd_heartbeat_lag_known",
+	r.knownGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tabletd_heartbeat_lag_known",
 		Help: "1 when the heartbeat lag is known, 0 when not.", ConstLabels: labels},
 		func() float64 {
 			if _, known, _ := r.Lag(); known {
@@ -92,7 +98,7 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 			}
 			return 0
 		})
-	if err := register(deps.Registry, "reader", r.reads, r.readErrors, lag, known); err != nil {
+	if err := register(deps.Registry, "reader", r.reads, r.readErrors, r.lagGauge, r.knownGauge); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -183,7 +189,7 @@ func (m measurement) lagAt(now time.Time, interval time.Duration, key string) (t
 
 func (r *Reader) loop(ctx context.Context, db *sql.DB, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(r.cfg.Interval)
+	t := time.NewTicker(r.period)
 	defer t.Stop()
 	for {
 		select {
@@ -197,7 +203,7 @@ func (r *Reader) loop(ctx context.Context, db *sql.DB, done chan struct{}) {
 
 // read reads ts once, bounded by one Interval, and records the outcome.
 func (r *Reader) read(ctx context.Context, db *sql.DB) {
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.Interval)
+	rctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	var ts int64
 	err := db.QueryRowContext(rctx, r.query, r.key).Scan(&ts)

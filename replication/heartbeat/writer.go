@@ -26,7 +26,11 @@ type Writer struct {
 	log    *zap.Logger
 	now    func() time.Time
 	upsert string
-	openDB func(*mysql.Config) (*sql.DB, error) // replaced by tests
+	// period is the loop's tick; timeout bounds one write. Both are one Interval, as in
+	// vttablet, so a write blocked on a lock or a semi-sync wait does not hold up the next one
+	// for long. Tests lengthen them.
+	period, timeout time.Duration
+	openDB          func(*mysql.Config) (*sql.DB, error) // replaced by tests
 
 	writes      prometheus.Counter
 	writeErrors *prometheus.CounterVec
@@ -69,7 +73,9 @@ func NewWriter(cfg WriterConfig, deps Deps) (*Writer, error) {
 		now: deps.Clock,
 		upsert: "INSERT INTO " + sidecar.QuoteName(cfg.SidecarDB) + ".`heartbeat` (`ts`, `tabletUid`, `keyspaceShard`) " +
 			"VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `ts` = VALUES(`ts`), `tabletUid` = VALUES(`tabletUid`)",
-		openDB: openDB,
+		period:  cfg.Interval,
+		timeout: cfg.Interval,
+		openDB:  openDB,
 		writes: prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_heartbeat_writes_total",
 			Help: "Heartbeats written.", ConstLabels: labels}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tabletd_heartbeat_write_errors_total",
@@ -175,7 +181,7 @@ func (w *Writer) Stats() WriterStats {
 
 func (w *Writer) loop(ctx context.Context, db *sql.DB, done chan struct{}) {
 	defer close(done)
-	t := time.NewTicker(w.cfg.Interval)
+	t := time.NewTicker(w.period)
 	defer t.Stop()
 	for {
 		select {
@@ -200,10 +206,9 @@ func (w *Writer) tick(ctx context.Context, db *sql.DB) {
 	w.record(err)
 }
 
-// write upserts the row with ts = now; it may take at most one Interval, as in vttablet, so a
-// write blocked (a lock, a semi-sync wait) does not delay the next one forever.
+// write upserts the row with ts = now, within w.timeout.
 func (w *Writer) write(ctx context.Context, db *sql.DB) error {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.Interval)
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	_, err := db.ExecContext(ctx, w.upsert, w.now().UnixNano(), w.cfg.TabletUID, keyspaceShard(w.cfg.Keyspace, w.cfg.Shard))
 	return err
