@@ -75,13 +75,39 @@ func wrapStatementError(stmt, secret string, err error) error {
 	if secret == "" {
 		return fmt.Errorf("replication: %s: %w", stmt, err)
 	}
-	redact := func(s string) string { return strings.ReplaceAll(s, secret, redactedSecret) }
+	redact := func(s string) string { return redactSecret(s, secret) }
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		clean := &mysql.MySQLError{Number: me.Number, SQLState: me.SQLState, Message: redact(me.Message)}
 		return fmt.Errorf("replication: %s: %w", redact(stmt), clean)
 	}
 	return &redactedError{msg: "replication: " + redact(stmt) + ": " + redact(err.Error()), err: err}
+}
+
+// minRedactedRun is the shortest piece of a secret that redactSecret
+// removes when the whole secret is not there: servers quote only a prefix
+// of long values (MariaDB: 64 characters and "..." in errno 1470, "String
+// '...' is too long for MASTER_PASSWORD").
+const minRedactedRun = 8
+
+// redactSecret replaces in s the secret and every run of at least
+// minRedactedRun of its characters (the whole secret when shorter) by
+// "****". Over-redacting an unrelated run is harmless; leaking is not.
+func redactSecret(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, secret, redactedSecret)
+	run := min(len(secret), minRedactedRun)
+	for i := 0; i+run <= len(secret); i++ {
+		for k := len(secret); k >= i+run; k-- {
+			if part := secret[i:k]; strings.Contains(s, part) {
+				s = strings.ReplaceAll(s, part, redactedSecret)
+				break
+			}
+		}
+	}
+	return s
 }
 
 // redactedError carries a cause whose text may hold a secret: Error prints

@@ -41,8 +41,11 @@ type Status struct {
 	// UsingGTID is true when the replica positions itself by GTID (MariaDB
 	// Using_Gtid is Slave_Pos/Current_Pos, MySQL Auto_Position is 1).
 	UsingGTID bool
-	// Position is the executed position: MariaDB gtid_slave_pos, MySQL
-	// Executed_Gtid_Set.
+	// Position is the executed position: MariaDB's Gtid_Slave_Pos column,
+	// MySQL Executed_Gtid_Set. On MariaDB 10.11 that column is not
+	// @@gtid_slave_pos but includes the server's own newer writes (checked:
+	// binlog 0-2-4 written by this server_id 2, @@gtid_slave_pos 0-1-3,
+	// column 0-2-4), so a demoted primary reports what it holds.
 	Position Position
 	// RelayLogPosition is everything received: Position merged with MariaDB
 	// Gtid_IO_Pos or MySQL Retrieved_Gtid_Set.
