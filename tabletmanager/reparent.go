@@ -50,10 +50,12 @@ func (m *Manager) ResetReplicationParameters(ctx context.Context) error {
 	return nil
 }
 
-// InitPrimary makes this tablet the primary of a new shard: MySQL read-write, the sidecar
-// schema created (its DDL is the first GTID after ResetReplication, so the position is never
-// empty, and replicas started at that position already have it locally — see InitReplica),
-// the position read, then the type PRIMARY with a new term.
+// InitPrimary makes this tablet the primary of a new shard: MySQL read-write, the position
+// read, then the type PRIMARY with a new term — which creates the sidecar schema AFTER the
+// position, with binary logging, so every replica started at that position receives it by
+// replication, a Vitess vttablet replica included (it creates no sidecar of its own). The
+// sidecar DDL carries IF NOT EXISTS, so a replica that has the sidecar already applies it as
+// a no-op.
 func (m *Manager) InitPrimary(ctx context.Context, semiSync bool) (string, error) {
 	m.action.Lock()
 	defer m.action.Unlock()
@@ -67,10 +69,6 @@ func (m *Manager) InitPrimary(ctx context.Context, semiSync bool) (string, error
 	}
 	if err := m.mysql.SetReadOnly(ctx, false); err != nil {
 		return "", mysqlErr(err, "cannot make MySQL read-write")
-	}
-	if err := m.ensureSidecarErr(ctx, false); err != nil {
-		_ = m.mysql.SetReadOnly(ctx, m.Tablet().Type != topodatapb.TabletType_PRIMARY)
-		return "", err
 	}
 	pos, err := replication.PrimaryPosition(ctx, db, flavor)
 	if err != nil {
@@ -116,8 +114,10 @@ func (m *Manager) InitReplica(ctx context.Context, parent *topodatapb.TabletAlia
 	if err := m.fixSemiSync(ctx, topodatapb.TabletType_REPLICA, action); err != nil {
 		return err
 	}
-	// The primary created the sidecar schema before the position it gave us: create the same
-	// here without binary logging, so the journal row and later sidecar writes apply.
+	// A tabletd primary creates the sidecar after the position it gave us (we receive it by
+	// replication, a no-op over what we create here), but a vttablet primary creates the
+	// sidecar database before it: create what is missing here without binary logging, so the
+	// primary's later sidecar DDL and the journal row apply in either case.
 	if err := m.ensureSidecarErr(ctx, true); err != nil {
 		return err
 	}

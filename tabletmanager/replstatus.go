@@ -107,7 +107,23 @@ func (m *Manager) PrimaryStatus(ctx context.Context) (*replicationdatapb.Primary
 	if err != nil {
 		return nil, mysqlErr(err, "cannot read the primary status")
 	}
-	return primaryStatusProto(st), nil
+	p := primaryStatusProto(st)
+	if info, err := m.mysql.Info(ctx); err == nil {
+		p.ServerUuid = serverUUID(info)
+	}
+	return p, nil
+}
+
+// serverUUID is @@server_uuid on MySQL. MariaDB has none; a Vitess vttablet re-pointed at
+// this tablet parses the primary's server_uuid before its (MySQL-only) errant GTID check and
+// fails on an empty one ("invalid MySQL 5.6 SID"), so on MariaDB tabletd reports a UUID
+// derived from server_id: stable, unique in a shard (server_ids must be), and never a real
+// MySQL UUID (its first three groups are zero).
+func serverUUID(info replication.ServerInfo) string {
+	if info.ServerUUID != "" || !info.Flavor.IsMariaDB() {
+		return info.ServerUUID
+	}
+	return fmt.Sprintf("00000000-0000-0000-0000-%012x", info.ServerID)
 }
 
 // PrimaryPosition is the position of everything in this server's binary log.
@@ -403,7 +419,7 @@ func (m *Manager) FullStatus(ctx context.Context) (*replicationdatapb.FullStatus
 	if err != nil {
 		return nil, mysqlErr(err, "cannot reach MySQL")
 	}
-	fs := &replicationdatapb.FullStatus{ServerId: info.ServerID, ServerUuid: info.ServerUUID, VersionComment: info.VersionComment,
+	fs := &replicationdatapb.FullStatus{ServerId: info.ServerID, ServerUuid: serverUUID(info), VersionComment: info.VersionComment,
 		Version: info.Version.String(), GtidMode: info.GTIDMode, SuperReadOnly: info.SuperReadOnly, TabletType: m.Tablet().Type}
 	if flavor.IsMariaDB() {
 		fs.GtidMode = "ON" // MariaDB's GTIDs cannot be turned off
@@ -418,6 +434,7 @@ func (m *Manager) FullStatus(ctx context.Context) (*replicationdatapb.FullStatus
 	}
 	if ps, err := replication.ReadPrimaryStatus(ctx, db, flavor); err == nil {
 		fs.PrimaryStatus = primaryStatusProto(ps)
+		fs.PrimaryStatus.ServerUuid = fs.ServerUuid
 	}
 	if fs.ReadOnly, err = replication.ReadOnly(ctx, db); err != nil {
 		return nil, mysqlErr(err, "cannot read read_only")

@@ -38,6 +38,9 @@ type shardTablet struct {
 	db    *mariadbtest.Server
 	root  *sql.DB
 	tab   *tabletd
+	// vttablet: a Vitess vttablet runs beside this MariaDB (it never makes a MariaDB replica
+	// read-only: it sets super_read_only, which MariaDB lacks).
+	vttablet bool
 }
 
 // startTabletdAs starts tabletd as zone1-<uid> in keyspace commerce, shard 0, on db.
@@ -163,10 +166,11 @@ func waitReplicating(t *testing.T, primary *shardTablet, ts []*shardTablet) {
 		var last replicaState
 		eventually(t, 30*time.Second, st.alias+" replicates from "+primary.alias, func() bool {
 			last = st.mysqlState(t)
-			return last.sourcePort == primary.db.Port && last.ioRunning == "Yes" && last.sqlRunning == "Yes" && last.readOnly
+			return last.sourcePort == primary.db.Port && last.ioRunning == "Yes" && last.sqlRunning == "Yes" &&
+				(last.readOnly || st.vttablet)
 		})
 	}
-	if s := primary.mysqlState(t); s.readOnly || s.sourcePort != 0 {
+	if s := primary.mysqlState(t); (s.readOnly && !primary.vttablet) || s.sourcePort != 0 {
 		t.Fatalf("primary %s: read_only=%v, replicating from port %d", primary.alias, s.readOnly, s.sourcePort)
 	}
 }
@@ -408,4 +412,71 @@ func TestReparentMariaDB(t *testing.T) {
 	if n := len(w.errors); n > 0 {
 		t.Logf("%d writes failed (not acknowledged; allowed): first %s", n, w.errors[0])
 	}
+}
+
+// startVttablet starts Vitess v23's own vttablet (unmanaged) as zone1-<uid> on db, as the vt
+// user; c.start adds the topology flags and --log_dir.
+func (c *cluster) startVttablet(uid int, db *mariadbtest.Server) {
+	c.t.Helper()
+	args := []string{"--tablet-path", fmt.Sprintf("zone1-%d", uid), "--tablet-hostname", "127.0.0.1",
+		"--init-keyspace", "commerce", "--init-shard", "0", "--init-tablet-type", "REPLICA", "--unmanaged",
+		"--db-host", "127.0.0.1", "--db-port", fmt.Sprint(db.Port), "--init-db-name-override", "vt_commerce",
+		"--port", fmt.Sprint(freePort(c.t)), "--grpc-port", fmt.Sprint(freePort(c.t)),
+		"--service-map", "grpc-queryservice,grpc-tabletmanager", "--health-check-interval", healthInterval.String(),
+		"--enable-replication-reporter"}
+	for _, r := range []string{"app", "appdebug", "allprivs", "dba", "filtered", "repl", "erepl"} {
+		args = append(args, "--db-"+r+"-user", "vt_"+r, "--db-"+r+"-password", mariadbtest.Password, "--db-"+r+"-use-ssl=false")
+	}
+	c.start("vttablet", args...)
+}
+
+// TestMixedShardWithVttablet: operators migrate one tablet at a time, so a shard can hold a
+// Vitess vttablet beside tabletd. A tabletd primary with a vttablet replica on MariaDB:
+// InitShardPrimary, PRS to the vttablet and back, no acknowledged write lost. (vttablet
+// re-pointed at a primary reads its server_uuid, which MariaDB lacks; tabletd reports one
+// derived from server_id so that vttablet's check passes.)
+func TestMixedShardWithVttablet(t *testing.T) {
+	c := newCluster(t, "--enable-buffer", "--buffer-window", "20s", "--buffer-size", "10000",
+		"--buffer-min-time-between-failovers", "1s")
+	dbT := mariadbtest.Start(t, mariadbtest.Options{})
+	dbV := mariadbtest.Start(t, mariadbtest.Options{})
+	td := &shardTablet{uid: 101, alias: "zone1-0000000101", db: dbT, root: dbT.RootDB(t)}
+	td.tab = c.startTabletdAs(101, dbT, "REPLICA")
+	vt := &shardTablet{uid: 102, alias: "zone1-0000000102", db: dbV, root: dbV.RootDB(t), vttablet: true}
+	c.startVttablet(102, dbV)
+	ts := []*shardTablet{td, vt}
+	eventually(t, 60*time.Second, "GetTablets lists both tablets", func() bool {
+		out, err := c.tryCtl("GetTablets", "--keyspace", "commerce")
+		return err == nil && strings.Contains(out, td.alias) && strings.Contains(out, vt.alias)
+	})
+
+	c.ctl("InitShardPrimary", "--force", "commerce/0", td.alias)
+	waitReplicating(t, td, ts)
+	c.waitState(td.alias, "PRIMARY SERVING", 30*time.Second)
+	if _, err := c.vtgateDB.Exec("CREATE TABLE commerce.writes (id BIGINT PRIMARY KEY, note VARCHAR(16))"); err != nil {
+		t.Fatalf("create table through vtgate: %v", err)
+	}
+	w := startWriter(t, c)
+	w.waitAcks(t, 50, "writes flowing")
+
+	for _, to := range []*shardTablet{vt, td} {
+		start := time.Now()
+		c.ctl("PlannedReparentShard", "commerce/0", "--new-primary", to.alias)
+		w.waitAcks(t, 50, "writes flowing after PRS to "+to.alias)
+		if p := c.primaryOf(ts); p != to {
+			t.Fatalf("primary after PRS to %s: %s", to.alias, p.alias)
+		}
+		from := td
+		if to == td {
+			from = vt
+		}
+		eventually(t, 30*time.Second, from.alias+" replicates from "+to.alias, func() bool {
+			s := from.mysqlState(t)
+			return s.sourcePort == to.db.Port && s.ioRunning == "Yes" && s.sqlRunning == "Yes"
+		})
+		w.checkNoLoss(t, to)
+		t.Logf("PRS to %s: longest wait for a write %v", to.alias, w.longestGap(start, time.Now()).Round(time.Millisecond))
+	}
+	w.halt()
+	w.checkNoLoss(t, td)
 }
