@@ -52,7 +52,20 @@ type Config struct {
 	QueryRulesFile  string
 	QueryRulesWatch bool
 
+	// Heartbeat: the primary writes <sidecar>.heartbeat every Interval, replicas measure
+	// their lag as its age (--heartbeat-enable, --heartbeat-interval,
+	// --heartbeat-on-demand-duration). Off: lag is Seconds_Behind_Master.
+	Heartbeat HeartbeatConfig
+
 	BuildVersion string
+}
+
+// HeartbeatConfig configures the replication heartbeat.
+type HeartbeatConfig struct {
+	Enable   bool
+	Interval time.Duration
+	// OnDemand > 0 writes only for that long after a consumer asks (vttablet's throttler).
+	OnDemand time.Duration
 }
 
 // DefaultConfig returns defaults for everything but identity and addresses.
@@ -64,6 +77,7 @@ func DefaultConfig() Config {
 		Topo:               topo.DefaultConfig(),
 		Query:              tabletserver.DefaultConfig(),
 		Manager:            tabletmanager.DefaultConfig(),
+		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
 		BuildVersion:       "dev",
 	}
 }

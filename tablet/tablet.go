@@ -23,6 +23,7 @@ import (
 	"github.com/tabletd/tabletd/proto/tabletmanagerservicepb"
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
+	"github.com/tabletd/tabletd/replication/heartbeat"
 	"github.com/tabletd/tabletd/tabletmanager"
 	"github.com/tabletd/tabletd/tabletmanager/schema"
 	"github.com/tabletd/tabletd/tabletserver"
@@ -209,13 +210,45 @@ func (t *Tablet) openQueryService(context.Context) error {
 		App: connConfig(t.cfg.DB, dbconfig.App, q.DBName),
 		Dba: connConfig(t.cfg.DB, dbconfig.Dba, q.DBName),
 	}
-	qs, err := tabletserver.New(q, tabletserver.Deps{Log: t.log, Registry: t.reg, Clock: t.now, Prober: t.mysql})
+	deps := tabletserver.Deps{Log: t.log, Registry: t.reg, Clock: t.now, Prober: t.mysql}
+	if err := t.heartbeat(&deps); err != nil {
+		return err
+	}
+	qs, err := tabletserver.New(q, deps)
 	if err != nil {
 		return err
 	}
 	t.qs = qs
 	qs.Open()
 	t.onClose("query service", func(context.Context) { qs.Close() })
+	return nil
+}
+
+// heartbeat adds the heartbeat writer and reader to deps when enabled. The writer logs in as
+// the app user, which a read_only server refuses (a demoted primary never writes one).
+func (t *Tablet) heartbeat(deps *tabletserver.Deps) error {
+	hb := t.cfg.Heartbeat
+	if !hb.Enable {
+		return nil
+	}
+	hd := heartbeat.Deps{Log: t.log, Registry: t.reg, Clock: t.now,
+		Labels: prometheus.Labels{"keyspace": t.cfg.Keyspace, "shard": t.cfg.Shard}}
+	wc := heartbeat.DefaultWriterConfig()
+	wc.Keyspace, wc.Shard, wc.TabletUID = t.cfg.Keyspace, t.cfg.Shard, t.cfg.Alias.Uid
+	wc.Interval, wc.OnDemandDuration = hb.Interval, hb.OnDemand
+	wc.DB = t.cfg.DB.DriverConfig(dbconfig.App, "")
+	w, err := heartbeat.NewWriter(wc, hd)
+	if err != nil {
+		return fmt.Errorf("--heartbeat-*: %w", err)
+	}
+	rc := heartbeat.DefaultReaderConfig()
+	rc.Keyspace, rc.Shard, rc.Interval = t.cfg.Keyspace, t.cfg.Shard, hb.Interval
+	rc.DB = t.cfg.DB.DriverConfig(dbconfig.Dba, "")
+	r, err := heartbeat.NewReader(rc, hd)
+	if err != nil {
+		return fmt.Errorf("--heartbeat-*: %w", err)
+	}
+	deps.HeartbeatWriter, deps.HeartbeatReader = w, r
 	return nil
 }
 

@@ -152,6 +152,9 @@ func (m *Manager) register(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("tablet registered in topology", zap.Stringer("type", rec.Type))
 	m.applyReadOnly(ctx)
+	if rec.Type == topodatapb.TabletType_PRIMARY {
+		m.ensureSidecar(ctx) // a primary from the start (or resuming its term) has it too
+	}
 	m.applyServing(ctx)
 	return nil
 }

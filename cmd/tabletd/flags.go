@@ -64,14 +64,15 @@ type options struct {
 	logLevel   string
 	gcPercent  int
 
-	compat map[string]*string // accepted for compatibility; no effect yet (logged at start)
+	heartbeat  tablet.HeartbeatConfig
+	replRepair bool
+	compat     map[string]*string // accepted for compatibility; no effect yet (logged at start)
 }
 
 // compatFlags are vttablet flags that vitess-operator or the Vitess examples pass and that
 // tabletd accepts without acting on them yet. Each one is reported at start, never ignored silently.
 var compatFlags = []string{
-	"log-dir", "log-queries-to-file", "restore-from-backup", "heartbeat-on-demand-duration",
-	"heartbeat-enable", "heartbeat-interval", "pprof-http", "enable-replication-reporter",
+	"log-dir", "log-queries-to-file", "restore-from-backup", "pprof-http",
 	"db-flavor", "vtctld-addr", "init-timeout", "tablet-manager-protocol", "tablet-protocol",
 	"logtostderr", "alsologtostderr", "mysqlctl-socket", "wait-for-backup-interval",
 	"backup-engine-implementation", "mycnf-file", "mycnf-socket-file",
@@ -145,6 +146,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&cc.MaxWaiters, "consolidator-query-waiter-cap", cc.MaxWaiters, "callers that may wait for one shared read; more run their own (0: unlimited)")
 	fs.Int64Var(&cc.MaxBytes, "consolidator-total-bytes", cc.MaxBytes, "bytes of results held for waiters; a larger result is not shared (0: unlimited)")
 	fs.BoolVar(&cc.RejectOnFull, "consolidator-reject-on-full", cc.RejectOnFull, "past a consolidator bound, refuse with RESOURCE_EXHAUSTED instead of running the caller's own query")
+	o.heartbeat = tablet.DefaultConfig().Heartbeat
+	fs.BoolVar(&o.heartbeat.Enable, "heartbeat-enable", o.heartbeat.Enable, "the primary writes a heartbeat every --heartbeat-interval; replicas report its age as their lag (tabletd's default: on)")
+	fs.DurationVar(&o.heartbeat.Interval, "heartbeat-interval", o.heartbeat.Interval, "heartbeat period (at most 1s, as vttablet)")
+	fs.DurationVar(&o.heartbeat.OnDemand, "heartbeat-on-demand-duration", 0, "write heartbeats only for this long after a consumer asks (0: always)")
+	fs.BoolVar(&o.replRepair, "enable-replication-reporter", true, "restart replication that stopped by itself (never replication stopped by an RPC)")
 	fs.BoolVar(&o.unmanaged, "unmanaged", false, "MySQL is managed outside tabletd (the only mode tabletd has)")
 	fs.StringVar(&o.backupImpl, "backup-storage-implementation", "", "backup storage: file (used by a later release)")
 	fs.StringVar(&o.backupRoot, "file-backup-storage-root", "", "root directory of file backup storage")
@@ -209,6 +215,8 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	c.QueryRulesFile, c.QueryRulesWatch = o.rulesFile, o.rulesWatch
 	c.Query.ACL = tabletserver.ACLConfig{Strict: o.aclStrict, DryRun: o.aclDryRun, Exempt: o.aclExempt, MetricsByUser: o.aclByUser}
 	c.Unmanaged = o.unmanaged
+	c.Heartbeat, c.Manager.RepairReplication = o.heartbeat, o.replRepair
+	c.Manager.ReplUser = c.DB.Users[dbconfig.Repl].User
 	if o.backupImpl != "" && o.backupImpl != "file" {
 		return c, fmt.Errorf("--backup-storage-implementation %q is not supported: use file", o.backupImpl)
 	}
