@@ -5,12 +5,15 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // fakeResult is a canned answer of fakeServer. Values are strings; JSON null
@@ -27,11 +30,44 @@ type fakeServer struct {
 	mu      sync.Mutex
 	results map[string]fakeResult
 	execs   []string
+	// log is every statement asked, in order: "query: ..." or "exec: ...",
+	// with " -> error N" when it failed (N the MySQL errno, or "fake").
+	log []string
+	// answer, when set, answers queries missing from results (for
+	// statements with variable text, such as wait timeouts).
+	answer func(query string) (fakeResult, bool)
+	// onExec changes results once a statement has been executed: the
+	// server's state after it (e.g. variables after INSTALL PLUGIN).
+	onExec map[string]map[string]fakeResult
+}
+
+// conversation returns the statement log.
+func (s *fakeServer) conversation() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.log...)
+}
+
+// logLocked records one statement and its outcome; s.mu is held.
+func (s *fakeServer) logLocked(kind, query string, err error) {
+	line := kind + ": " + query
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			line += fmt.Sprintf(" -> error %d", me.Number)
+		} else {
+			line += " -> error"
+		}
+	}
+	s.log = append(s.log, line)
 }
 
 // newFakeServer returns a fake server and an *sql.DB connected to it.
 func newFakeServer(t *testing.T, results map[string]fakeResult) (*fakeServer, *sql.DB) {
 	t.Helper()
+	if results == nil {
+		results = map[string]fakeResult{}
+	}
 	s := &fakeServer{results: results}
 	db := sql.OpenDB(fakeConnector{s})
 	t.Cleanup(func() {
@@ -45,7 +81,19 @@ func newFakeServer(t *testing.T, results map[string]fakeResult) (*fakeServer, *s
 // loadFakeResult reads a canned result from testdata/status.
 func loadFakeResult(t *testing.T, name string) fakeResult {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "status", name))
+	return loadResult(t, filepath.Join("testdata", "status", name))
+}
+
+// loadCaptured reads a captured server answer from testdata/control.
+func loadCaptured(t *testing.T, name string) fakeResult {
+	t.Helper()
+	return loadResult(t, filepath.Join("testdata", "control", name))
+}
+
+// loadResult reads a canned result file.
+func loadResult(t *testing.T, name string) fakeResult {
+	t.Helper()
+	data, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +146,15 @@ func (c fakeConn) QueryContext(_ context.Context, query string, _ []driver.Named
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	r, ok := c.s.results[query]
-	if !ok {
-		return nil, fmt.Errorf("fake server: unexpected query %q", query)
+	if !ok && c.s.answer != nil {
+		r, ok = c.s.answer(query)
 	}
+	if !ok {
+		err := fmt.Errorf("fake server: unexpected query %q", query)
+		c.s.logLocked("query", query, err)
+		return nil, err
+	}
+	c.s.logLocked("query", query, r.err)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -111,9 +165,14 @@ func (c fakeConn) ExecContext(_ context.Context, query string, _ []driver.NamedV
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	if r, ok := c.s.results[query]; ok && r.err != nil {
+		c.s.logLocked("exec", query, r.err)
 		return nil, r.err
 	}
+	c.s.logLocked("exec", query, nil)
 	c.s.execs = append(c.s.execs, query)
+	for q, r := range c.s.onExec[query] {
+		c.s.results[q] = r
+	}
 	return driver.RowsAffected(0), nil
 }
 

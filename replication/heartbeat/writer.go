@@ -18,7 +18,7 @@ import (
 
 // errReadOnly is ER_OPTION_PREVENTS_STATEMENT: a write on a read_only server by a user
 // without SUPER / READ ONLY ADMIN.
-const errReadOnly = 9999
+const errReadOnly = 1290
 
 // Writer writes the primary's heartbeat. Safe for concurrent use.
 type Writer struct {
