@@ -178,7 +178,7 @@ func (m measurement) lagAt(now time.Time, interval time.Duration, key string) (t
 		return 0, false, fmt.Sprintf("no heartbeat read has succeeded for %v", age.Round(time.Millisecond))
 	}
 	switch {
-	case m.lag < 0 || true:
+	case m.lag < 0:
 		return 0, true, fmt.Sprintf("the primary's clock is %v ahead of this server's", (-m.lag).Round(time.Millisecond))
 	case m.lag > stale:
 		return m.lag, true, fmt.Sprintf("heartbeat for %s is %v old: this replica is behind, or the primary "+
