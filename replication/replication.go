@@ -1,4 +1,4 @@
-// Package replication reads and controls a MySQL or MariaDB server's replication: flavor, GTID positions, lag and read-only state.
+// Package replication reads and controls a MySQL or MariaDB server's replication: flavor, GTID positions, status and lag, read-only, replication source and threads, semi-sync, position waits and errant GTIDs.
 package replication
 
 import (

@@ -70,124 +70,140 @@ func startPair(ctx context.Context, t *testing.T) (primary, replica *mariadbtest
 	return primary, replica
 }
 
-// TestHeartbeatOnReplicationPair runs a writer on a real primary (as the application user)
-// and a reader on its replica.
+// pairEnv is a writer on a real primary (as the application user) and a reader on its replica.
+type pairEnv struct {
+	primary, replica *mariadbtest.Server
+	reader           *Reader
+	writer           *Writer
+	logs             *observer.ObservedLogs // the writer's
+}
+
+func newPairEnv(ctx context.Context, t *testing.T) *pairEnv {
+	t.Helper()
+	e := &pairEnv{}
+	e.primary, e.replica = startPair(ctx, t)
+	rc := DefaultReaderConfig()
+	rc.Keyspace, rc.Shard, rc.Interval, rc.DB = "commerce", "0", testInterval, appConfig(t, e.replica)
+	var err error
+	if e.reader, err = NewReader(rc, Deps{Registry: prometheus.NewRegistry()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.reader.Close)
+	wc := DefaultWriterConfig()
+	wc.Keyspace, wc.Shard, wc.TabletUID, wc.Interval, wc.DB = "commerce", "0", 100, testInterval, appConfig(t, e.primary)
+	core, logs := observer.New(zapcore.InfoLevel)
+	e.logs = logs
+	if e.writer, err = NewWriter(wc, Deps{Registry: prometheus.NewRegistry(), Log: zap.New(core)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.writer.Close)
+	return e
+}
+
+func (e *pairEnv) lagState() string {
+	lag, known, reason := e.reader.Lag()
+	return fmt.Sprintf("lag %v known %v reason %q", lag, known, reason)
+}
+
 func TestHeartbeatOnReplicationPair(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	primary, replica := startPair(ctx, t)
-
-	rc := DefaultReaderConfig()
-	rc.Keyspace, rc.Shard, rc.Interval, rc.DB = "commerce", "0", testInterval, appConfig(t, replica)
-	reader, err := NewReader(rc, Deps{Registry: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	wc := DefaultWriterConfig()
-	wc.Keyspace, wc.Shard, wc.TabletUID, wc.Interval, wc.DB = "commerce", "0", 100, testInterval, appConfig(t, primary)
-	core, logs := observer.New(zapcore.InfoLevel)
-	writer, err := NewWriter(wc, Deps{Registry: prometheus.NewRegistry(), Log: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close()
-	lagState := func() string {
-		lag, known, reason := reader.Lag()
-		return fmt.Sprintf("lag %v known %v reason %q", lag, known, reason)
-	}
-
-	t.Run("no row yet: lag unknown", func(t *testing.T) {
-		if err := reader.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if lag, known, reason := reader.Lag(); known || lag != 0 || reason == "" {
-			t.Errorf("before any heartbeat: %s", lagState())
-		}
-		if n := metricValue(reader.readErrors.WithLabelValues(kindNoRow)); n < 1 {
-			t.Errorf("no_row reads = %v", n)
-		}
-	})
-
-	t.Run("writer on primary, small known lag on replica", func(t *testing.T) {
-		if err := writer.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		var uid uint32
-		if err := primary.RootDB(t).QueryRowContext(ctx,
-			"SELECT tabletUid FROM _vt.heartbeat WHERE keyspaceShard = 'commerce:0'").Scan(&uid); err != nil || uid != 100 {
-			t.Fatalf("heartbeat row on the primary after Open: uid %d, %v", uid, err)
-		}
-		waitFor(ctx, t, "a known lag", func() (bool, string) {
-			_, known, reason := reader.Lag()
-			return known && reason == "", lagState()
-		})
-		// Not a timing assertion: a lag computed in the wrong unit (or from the wrong
-		// clock) is off by orders of magnitude; a caught-up replica is within seconds.
-		if lag, _, _ := reader.Lag(); lag < 0 || lag > time.Minute {
-			t.Errorf("caught-up replica: %s", lagState())
-		}
-		if metricValue(reader.knownGauge) != 1 || metricValue(writer.writes) < 1 {
-			t.Errorf("metrics: known %v, writes %v", metricValue(reader.knownGauge), metricValue(writer.writes))
-		}
-	})
-
-	t.Run("replication stopped: lag grows, never 0", func(t *testing.T) {
-		replica.Exec(t, "STOP SLAVE SQL_THREAD")
-		waitFor(ctx, t, "the lag to grow past 5 intervals", func() (bool, string) {
-			lag, known, reason := reader.Lag()
-			if known && lag == 0 {
-				t.Fatalf("lag reported as a known 0 while the replica is stopped: %s", lagState())
-			}
-			return known && lag > 5*testInterval && reason != "", lagState()
-		})
-		replica.Exec(t, "START SLAVE SQL_THREAD")
-		waitFor(ctx, t, "the lag to come back", func() (bool, string) {
-			_, known, reason := reader.Lag()
-			return known && reason == "", lagState()
-		})
-	})
-
-	t.Run("writer refused on a read_only primary", func(t *testing.T) {
-		before := writer.Stats()
-		primary.Exec(t, "SET GLOBAL read_only = 1")
-		waitFor(ctx, t, "read_only refusals", func() (bool, string) {
-			st := writer.Stats()
-			return st.ReadOnlyRefusals >= before.ReadOnlyRefusals+3, fmt.Sprintf("%+v", st)
-		})
-		refusedLogs := logs.FilterMessageSnippet("read_only").Len()
-		primary.Exec(t, "SET GLOBAL read_only = 0")
-		waitFor(ctx, t, "writes to resume", func() (bool, string) {
-			st := writer.Stats()
-			return st.Writes > before.Writes && st.LastError == "", fmt.Sprintf("%+v", st)
-		})
-		st := writer.Stats()
-		if st.Errors != before.Errors {
-			t.Errorf("read_only refusals counted as errors: %+v", st)
-		}
-		if refusedLogs != 1 {
-			t.Errorf("%d log lines for a streak of read_only refusals, want 1", refusedLogs)
-		}
-		if n := metricValue(writer.writeErrors.WithLabelValues(kindReadOnly)); n < 3 {
-			t.Errorf("read_only metric %v", n)
-		}
-	})
-
-	t.Run("replica down: lag unknown", func(t *testing.T) {
-		replica.Kill(t)
-		waitFor(ctx, t, "an unknown lag", func() (bool, string) {
-			lag, known, reason := reader.Lag()
-			return !known && lag == 0 && reason != "", lagState()
-		})
-		if n := metricValue(reader.readErrors.WithLabelValues(kindError)); n < 1 {
-			t.Errorf("error reads = %v", n)
-		}
-	})
-
-	writer.Close()
-	reader.Close()
-	if writer.Stats().Open {
+	e := newPairEnv(ctx, t)
+	t.Run("no row yet: lag unknown", func(t *testing.T) { e.checkNoRow(ctx, t) })
+	t.Run("writer on primary, small known lag on replica", func(t *testing.T) { e.checkKnownLag(ctx, t) })
+	t.Run("replication stopped: lag grows, never 0", func(t *testing.T) { e.checkStoppedReplication(ctx, t) })
+	t.Run("writer refused on a read_only primary", func(t *testing.T) { e.checkReadOnly(ctx, t) })
+	t.Run("replica down: lag unknown", func(t *testing.T) { e.checkReplicaDown(ctx, t) })
+	e.writer.Close()
+	e.reader.Close()
+	if e.writer.Stats().Open {
 		t.Error("writer open after Close")
+	}
+}
+
+func (e *pairEnv) checkNoRow(ctx context.Context, t *testing.T) {
+	if err := e.reader.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lag, known, reason := e.reader.Lag(); known || lag != 0 || reason == "" {
+		t.Errorf("before any heartbeat: %s", e.lagState())
+	}
+	if n := metricValue(e.reader.readErrors.WithLabelValues(kindNoRow)); n < 1 {
+		t.Errorf("no_row reads = %v", n)
+	}
+}
+
+func (e *pairEnv) checkKnownLag(ctx context.Context, t *testing.T) {
+	if err := e.writer.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var uid uint32
+	if err := e.primary.RootDB(t).QueryRowContext(ctx,
+		"SELECT tabletUid FROM _vt.heartbeat WHERE keyspaceShard = 'commerce:0'").Scan(&uid); err != nil || uid != 100 {
+		t.Fatalf("heartbeat row on the primary after Open: uid %d, %v", uid, err)
+	}
+	waitFor(ctx, t, "a known lag", func() (bool, string) {
+		_, known, reason := e.reader.Lag()
+		return known && reason == "", e.lagState()
+	})
+	// Not a timing assertion: a lag computed in the wrong unit (or from the wrong clock) is
+	// off by orders of magnitude; a caught-up replica is within seconds.
+	if lag, _, _ := e.reader.Lag(); lag < 0 || lag > time.Minute {
+		t.Errorf("caught-up replica: %s", e.lagState())
+	}
+	if metricValue(e.reader.knownGauge) != 1 || metricValue(e.writer.writes) < 1 {
+		t.Errorf("metrics: known %v, writes %v", metricValue(e.reader.knownGauge), metricValue(e.writer.writes))
+	}
+}
+
+func (e *pairEnv) checkStoppedReplication(ctx context.Context, t *testing.T) {
+	e.replica.Exec(t, "STOP SLAVE SQL_THREAD")
+	waitFor(ctx, t, "the lag to grow past 5 intervals", func() (bool, string) {
+		lag, known, reason := e.reader.Lag()
+		if known && lag == 0 {
+			t.Fatalf("lag reported as a known 0 while the replica is stopped: %s", e.lagState())
+		}
+		return known && lag > 5*testInterval && reason != "", e.lagState()
+	})
+	e.replica.Exec(t, "START SLAVE SQL_THREAD")
+	waitFor(ctx, t, "the lag to come back", func() (bool, string) {
+		_, known, reason := e.reader.Lag()
+		return known && reason == "", e.lagState()
+	})
+}
+
+func (e *pairEnv) checkReadOnly(ctx context.Context, t *testing.T) {
+	before := e.writer.Stats()
+	e.primary.Exec(t, "SET GLOBAL read_only = 1")
+	waitFor(ctx, t, "read_only refusals", func() (bool, string) {
+		st := e.writer.Stats()
+		return st.ReadOnlyRefusals >= before.ReadOnlyRefusals+3, fmt.Sprintf("%+v", st)
+	})
+	refusedLogs := e.logs.FilterMessageSnippet("read_only").Len()
+	e.primary.Exec(t, "SET GLOBAL read_only = 0")
+	waitFor(ctx, t, "writes to resume", func() (bool, string) {
+		st := e.writer.Stats()
+		return st.Writes > before.Writes && st.LastError == "", fmt.Sprintf("%+v", st)
+	})
+	if st := e.writer.Stats(); st.Errors != before.Errors {
+		t.Errorf("read_only refusals counted as errors: %+v", st)
+	}
+	if refusedLogs != 1 {
+		t.Errorf("%d log lines for a streak of read_only refusals, want 1", refusedLogs)
+	}
+	if n := metricValue(e.writer.writeErrors.WithLabelValues(kindReadOnly)); n < 3 {
+		t.Errorf("read_only metric %v", n)
+	}
+}
+
+func (e *pairEnv) checkReplicaDown(ctx context.Context, t *testing.T) {
+	e.replica.Kill(t)
+	waitFor(ctx, t, "an unknown lag", func() (bool, string) {
+		lag, known, reason := e.reader.Lag()
+		return !known && lag == 0 && reason != "", e.lagState()
+	})
+	if n := metricValue(e.reader.readErrors.WithLabelValues(kindError)); n < 1 {
+		t.Errorf("error reads = %v", n)
 	}
 }
 
