@@ -14,8 +14,10 @@
 //   - Local, on a replica: missing objects are created on the caller's session with
 //     sql_log_bin=0, leaving gtid_binlog_pos and gtid_current_pos unchanged. This is for a
 //     replica that starts replicating from a position after the primary created the sidecar
-//     (InitShardPrimary: InitReplica starts from the position InitPrimary read). Local mode
-//     never upgrades.
+//     (InitShardPrimary: InitReplica starts from the position InitPrimary read). Run it before
+//     the replica starts replicating: a replicated row event for a table the replica does not
+//     have yet (the primary's heartbeat, PopulateReparentJournal's INSERT) stops the SQL thread
+//     with errno 1146. Local mode never upgrades.
 //
 // # Replica compatibility invariant
 //

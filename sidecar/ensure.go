@@ -46,7 +46,8 @@ const restoreTimeout = 10 * time.Second
 // Ensure returns; if that fails the connection is discarded rather than given back to its pool
 // with binlogging off.
 //
-// created names what was created or altered: the database as `name`, tables as `name`.`table`.
+// created names what was created or altered: the database as `name`, tables as `name`.`table`
+// (the version row, written when only it was missing, is not listed).
 // Errors carry a vtrpc code; MySQL errors keep their errno (rpcerr.FromMySQL). In Replicated
 // mode a read_only server is refused with FAILED_PRECONDITION before anything is executed.
 func Ensure(ctx context.Context, conn *sql.Conn, dbName string, mode Mode) (created []string, err error) {
