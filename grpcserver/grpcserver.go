@@ -63,17 +63,22 @@ func ParseServiceMap(list []string) (serve map[string]bool, skipped []string, er
 
 // ServerOptions returns what every tabletd gRPC server uses: the vtproto codec, and
 // interceptors by which a panic in a handler becomes INTERNAL (stack logged) and every error
-// leaves as a gRPC status whose code is the vtrpc code.
-func ServerOptions(log *zap.Logger) []grpc.ServerOption {
+// leaves as a gRPC status whose code is the vtrpc code. observe (may be nil) sees unary calls
+// with tabletd's own errors, before their conversion.
+func ServerOptions(log *zap.Logger, observe grpc.UnaryServerInterceptor) []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer recoverTo(log, info.FullMethod, &err)
+		resp, err = h(ctx, req)
+		return resp, rpcerr.ToGRPC(err)
+	}}
+	if observe != nil {
+		unary = append(unary, observe)
+	}
 	return []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newCodec()),
 		// A fixed set of workers runs the handlers instead of a new goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-			defer recoverTo(log, info.FullMethod, &err)
-			resp, err = h(ctx, req)
-			return resp, rpcerr.ToGRPC(err)
-		}),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 			defer recoverTo(log, info.FullMethod, &err)
 			return rpcerr.ToGRPC(h(srv, ss))

@@ -44,6 +44,9 @@ type Page struct {
 
 	Consolidator Consolidator
 
+	Replication Replication
+	RPCErrors   []RPCError // recent failed TabletManager RPCs, newest first
+
 	HealthSubscribers int
 	LastBroadcast     time.Time
 	InFlight          int
@@ -65,12 +68,36 @@ type Consolidator struct {
 	Overflow, Rejected    int64
 }
 
+// Replication is the replication section: the source, threads, semi-sync, the last reparent.
+type Replication struct {
+	Err                       string
+	Configured                bool
+	Source                    string
+	IOState, SQLState         string
+	LastIOError, LastSQLError string
+	StoppedByRPC, Demoted     bool
+	SemiSync, Durability      string
+	LastReparent              string
+	Repairs                   int
+	LastRepair                time.Time
+	LastError                 string
+	LastErrorAt               time.Time
+}
+
+// RPCError is one failed TabletManager RPC.
+type RPCError struct {
+	At                    time.Time
+	Method, Code, Message string
+}
+
 // Uptime is Now - Started, rounded for people.
 func (p Page) Uptime() time.Duration { return p.Now.Sub(p.Started).Round(time.Second) }
 
-// Source provides the page.
+// Source provides the page, and the cheap serving verdict /debug/health needs (the page
+// itself reads MySQL for its replication section).
 type Source interface {
 	StatusPage() Page
+	Health() (serving bool, reason string)
 }
 
 // NewHandler returns the mux with every endpoint. gatherer serves /metrics; extra adds the
@@ -89,9 +116,8 @@ func NewHandler(src Source, gatherer prometheus.Gatherer, log *zap.Logger, extra
 	// /debug/health answers 200 only while the tablet serves, like vttablet's; load
 	// balancers and operators use it as readiness.
 	mux.HandleFunc("/debug/health", func(w http.ResponseWriter, r *http.Request) {
-		p := src.StatusPage()
-		if !p.Serving {
-			http.Error(w, "not serving: "+p.Reason, http.StatusInternalServerError)
+		if serving, reason := src.Health(); !serving {
+			http.Error(w, "not serving: "+reason, http.StatusInternalServerError)
 			return
 		}
 		_, _ = w.Write([]byte("ok"))
@@ -154,6 +180,23 @@ td:first-child{color:#555}
 <tr><td>Read-only</td><td>{{.ReadOnly}}</td></tr>
 <tr><td>Replication position</td><td>{{.Position}}</td></tr>
 <tr><td>Replication lag</td><td>{{.Lag}}</td></tr>
+</table>
+
+<h2>Replication</h2>
+<table>{{with .Replication}}
+{{if .Err}}<tr><td>Status</td><td><span class="bad">cannot read</span> {{.Err}}</td></tr>{{end}}
+<tr><td>Source</td><td>{{if .Configured}}{{.Source}}{{else}}none (not replicating){{end}}{{if .Demoted}} — <span class="bad">demoted</span>, read-only, waiting to be re-pointed{{end}}</td></tr>
+{{if .Configured}}<tr><td>I/O thread / SQL thread</td><td>{{.IOState}} / {{.SQLState}}{{if .StoppedByRPC}} (stopped by an RPC: left stopped){{end}}</td></tr>
+<tr><td>Last I/O error</td><td>{{if .LastIOError}}<span class="bad">{{.LastIOError}}</span>{{else}}none{{end}}</td></tr>
+<tr><td>Last SQL error</td><td>{{if .LastSQLError}}<span class="bad">{{.LastSQLError}}</span>{{else}}none{{end}}</td></tr>{{end}}
+<tr><td>Semi-sync</td><td>{{.SemiSync}} (keyspace durability policy: {{.Durability}})</td></tr>
+<tr><td>Last reparent</td><td>{{if .LastReparent}}{{.LastReparent}}{{else}}none recorded{{end}}</td></tr>
+<tr><td>Replication repairs</td><td>{{.Repairs}}{{if .Repairs}}, last {{ts .LastRepair}}{{end}}</td></tr>
+<tr><td>Last replication error</td><td>{{if .LastError}}{{.LastError}} ({{ts .LastErrorAt}}){{else}}none{{end}}</td></tr>
+{{end}}</table>
+
+<h2>TabletManager RPC errors</h2>
+<table>{{range .RPCErrors}}<tr><td>{{ts .At}}</td><td>{{.Method}}</td><td>{{.Code}}</td><td>{{.Message}}</td></tr>{{else}}<tr><td>none since start</td></tr>{{end}}
 </table>
 
 <h2>Topology</h2>

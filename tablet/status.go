@@ -1,7 +1,9 @@
 package tablet
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/tabletd/tabletd/httpserver"
 	"github.com/tabletd/tabletd/proto/topodatapb"
@@ -11,6 +13,12 @@ import (
 
 // statusSource assembles /debug/status from the components' snapshots.
 type statusSource struct{ t *Tablet }
+
+// Health is the query service's serving verdict (/debug/health).
+func (s statusSource) Health() (bool, string) {
+	st := s.t.qs.Status()
+	return st.Serving, st.HealthError
+}
 
 func (s statusSource) StatusPage() httpserver.Page {
 	t := s.t
@@ -32,6 +40,18 @@ func (s statusSource) StatusPage() httpserver.Page {
 	}
 	if st.MySQL.Err != nil {
 		p.MySQLError = st.MySQL.Err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	rv := t.tm.ReplicationView(ctx)
+	cancel()
+	p.Replication = httpserver.Replication{Err: rv.Err, Configured: rv.Configured, Source: rv.Source,
+		IOState: rv.IOState, SQLState: rv.SQLState, LastIOError: rv.LastIOError, LastSQLError: rv.LastSQLError,
+		StoppedByRPC: rv.StoppedByRPC, Demoted: rv.Demoted, SemiSync: rv.SemiSync, Durability: rv.Durability,
+		LastReparent: rv.LastReparent, Repairs: rv.Repairs, LastRepair: rv.LastRepair, LastError: rv.LastError, LastErrorAt: rv.LastErrorAt}
+	if t.rpcStats != nil {
+		for _, e := range t.rpcStats.RecentErrors() {
+			p.RPCErrors = append(p.RPCErrors, httpserver.RPCError{At: e.At, Method: e.Method, Code: e.Code, Message: e.Message})
+		}
 	}
 	p.ACLFile, p.ACLLoadedAt, p.ACLError = t.aclLoader.Load().status()
 	p.RulesFile, p.RulesLoadedAt, p.RulesError = t.rulesLoader.Load().status()

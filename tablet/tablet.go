@@ -56,6 +56,7 @@ type Tablet struct {
 	tm          *tabletmanager.Manager
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
+	rpcStats    *grpcserver.RPCStats // TabletManager RPC counts and recent errors
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed
@@ -260,7 +261,12 @@ func (t *Tablet) openGRPC(context.Context) error {
 	if len(skipped) > 0 {
 		t.log.Warn("--service-map names services tabletd does not provide yet", zap.Strings("services", skipped))
 	}
-	opts := append(grpcserver.ServerOptions(t.log),
+	stats, err := grpcserver.NewRPCStats(t.reg, prometheus.Labels{"keyspace": t.cfg.Keyspace, "shard": t.cfg.Shard}, t.now)
+	if err != nil {
+		return err
+	}
+	t.rpcStats = stats
+	opts := append(grpcserver.ServerOptions(t.log, stats.Interceptor()),
 		grpc.MaxRecvMsgSize(t.cfg.GRPCMaxMessageSize), grpc.MaxSendMsgSize(t.cfg.GRPCMaxMessageSize))
 	srv := grpc.NewServer(opts...)
 	if serve[grpcserver.QueryServiceName] {
@@ -337,7 +343,7 @@ func (t *Tablet) newManager(context.Context) error {
 	}
 	t.onClose("schema engine", func(context.Context) { eng.Close() })
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
-		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Schema: eng,
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
 			if err != nil {

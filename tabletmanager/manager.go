@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
@@ -115,6 +116,8 @@ type Deps struct {
 	// Schema runs the schema and fetch RPCs (GetSchema, ApplySchema, ExecuteFetchAs*, …).
 	// nil: those RPCs answer UNIMPLEMENTED (unit tests).
 	Schema *schema.Engine
+	// Registry receives the manager's metrics; nil: a private registry.
+	Registry prometheus.Registerer
 }
 
 // Manager is the tablet manager of one tablet.
@@ -128,6 +131,7 @@ type Manager struct {
 	now       func() time.Time
 
 	ensureSidecarHook func(ctx context.Context, dbName string, local bool) error
+	metrics           *metrics
 	schema            *schema.Engine // nil: no schema RPCs
 
 	action sync.Mutex // serializes state-changing actions (RPCs, registration steps, sync)
@@ -177,6 +181,13 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
 		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema}
 	m.tablet = m.initialRecord()
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	var err error
+	if m.metrics, err = newMetrics(d.Registry, prometheus.Labels{"keyspace": cfg.Keyspace, "shard": cfg.Shard}); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -246,13 +246,14 @@ func (m *Manager) sync(ctx context.Context) {
 		m.log.Warn("shard sync failed; will retry", zap.Error(err))
 		return
 	}
-	// Read-only is applied on type changes only; here only a failed apply is retried. Never
-	// re-assert it periodically: an external tool demoting this primary sets read_only
-	// before telling Vitess, and re-enabling writes then would risk two writable primaries.
+	// A non-primary is kept read-only: a restarted mysqld comes back writable unless its
+	// my.cnf says otherwise. A primary's read-write is never re-asserted periodically, only a
+	// failed apply is retried: an external tool demoting this primary sets read_only before
+	// telling Vitess, and re-enabling writes then would risk two writable primaries.
 	m.mu.Lock()
-	roFailed := m.roErr != ""
+	roFailed, demoted := m.roErr != "", m.demoted
 	m.mu.Unlock()
-	if roFailed {
+	if roFailed || demoted || m.Tablet().Type != topodatapb.TabletType_PRIMARY {
 		m.applyReadOnly(cctx)
 	}
 	m.applyDurabilityLocked(cctx, ts)

@@ -28,10 +28,10 @@ func (m *Manager) ResetReplication(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.setReplStopped(true)
 	if err := replication.ResetReplication(ctx, db, flavor); err != nil {
 		return mysqlErr(err, "ResetReplication")
 	}
+	m.setReplStopped(true)
 	return nil
 }
 
@@ -43,10 +43,10 @@ func (m *Manager) ResetReplicationParameters(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.setReplStopped(true)
 	if err := replication.ResetReplicationParameters(ctx, db, flavor); err != nil {
 		return mysqlErr(err, "ResetReplicationParameters")
 	}
+	m.setReplStopped(true)
 	return nil
 }
 

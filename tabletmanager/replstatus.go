@@ -163,9 +163,12 @@ func (m *Manager) StopReplication(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.setReplStopped(true)
 	defer m.qs.RunHealthCheck()
-	return mysqlErr(replication.StopReplication(ctx, db, flavor), "cannot stop replication")
+	if err := replication.StopReplication(ctx, db, flavor); err != nil {
+		return mysqlErr(err, "cannot stop replication")
+	}
+	m.setReplStopped(true) // the action lock keeps the reporter out until it is recorded
+	return nil
 }
 
 // StopReplicationMinimum lets replication reach position (within waitTimeout), stops it and
@@ -187,10 +190,10 @@ func (m *Manager) StopReplicationMinimum(ctx context.Context, position string, w
 	if err != nil {
 		return "", mysqlErr(err, fmt.Sprintf("waiting for position %s", position))
 	}
-	m.setReplStopped(true)
 	if err := replication.StopReplication(ctx, db, flavor); err != nil {
 		return "", mysqlErr(err, "cannot stop replication")
 	}
+	m.setReplStopped(true)
 	m.qs.RunHealthCheck()
 	st, err := replication.ReplicaStatus(ctx, db, flavor)
 	if err != nil {
@@ -288,7 +291,6 @@ func (m *Manager) StopReplicationAndGetStatus(ctx context.Context, mode replicat
 	if (ioOnly && !st.IOThreadRunning) || (!ioOnly && !st.IOThreadRunning && !st.SQLThreadRunning) {
 		return &replicationdatapb.StopReplicationStatus{Before: before, After: before}, nil
 	}
-	m.setReplStopped(true)
 	stop := replication.StopReplication
 	if ioOnly {
 		stop = replication.StopIOThread
@@ -296,6 +298,7 @@ func (m *Manager) StopReplicationAndGetStatus(ctx context.Context, mode replicat
 	if err := stop(ctx, db, flavor); err != nil {
 		return &replicationdatapb.StopReplicationStatus{Before: before}, mysqlErr(err, "stop replication failed")
 	}
+	m.setReplStopped(true)
 	m.qs.RunHealthCheck()
 	after, err := replication.ReplicaStatus(ctx, db, flavor)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/tabletd/tabletd/proto/topodatapb"
@@ -40,6 +41,7 @@ func (m *Manager) repairReplicationLocked(ctx context.Context) {
 	if !m.cfg.RepairReplication {
 		return
 	}
+	m.metrics.repairChecks.Inc()
 	t := m.Tablet()
 	m.mu.Lock()
 	stopped, demoted := m.replStopped, m.demoted
@@ -62,6 +64,7 @@ func (m *Manager) repairReplicationLocked(ctx context.Context) {
 		m.log.Warn("cannot restart replication that stopped by itself", zap.Error(err))
 		return
 	}
+	m.metrics.repairs.Inc()
 	m.mu.Lock()
 	m.repl.repairs++
 	m.repl.lastRepair = m.now()
@@ -70,4 +73,25 @@ func (m *Manager) repairReplicationLocked(ctx context.Context) {
 		zap.Bool("io_thread_was_running", st.IOThreadRunning), zap.Bool("sql_thread_was_running", st.SQLThreadRunning),
 		zap.String("last_io_error", st.LastIOError))
 	m.qs.RunHealthCheck()
+}
+
+// metrics are the manager's Prometheus metrics.
+type metrics struct {
+	repairChecks prometheus.Counter
+	repairs      prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, labels prometheus.Labels) (*metrics, error) {
+	m := &metrics{
+		repairChecks: prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_replication_repair_checks_total",
+			Help: "Times the replication reporter looked at a replica's replication.", ConstLabels: labels}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_replication_repairs_total",
+			Help: "Replication restarted after it stopped by itself.", ConstLabels: labels}),
+	}
+	for _, c := range []prometheus.Collector{m.repairChecks, m.repairs} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
