@@ -81,6 +81,49 @@ func tableExists(t *testing.T, db *sql.DB, schemaName, table string) bool {
 	return scalar(t, db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '"+schemaName+"' AND table_name = '"+table+"'") == "1"
 }
 
+// binlogged reports whether an event in the server's binary logs mentions text: a row event's
+// table map names "(db.table)", a DDL is logged as its statement.
+func binlogged(t *testing.T, root *sql.DB, text string) bool {
+	t.Helper()
+	var logs []string
+	rows, err := root.Query("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var size any
+		if err := rows.Scan(&name, &size); err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logs {
+		ev, err := root.Query("SHOW BINLOG EVENTS IN '" + l + "'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ev.Next() {
+			var name, typ, info string
+			var pos, server, end any
+			if err := ev.Scan(&name, &pos, &typ, &server, &end, &info); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(info, text) {
+				ev.Close()
+				return true
+			}
+		}
+		if err := ev.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return false
+}
+
 func wantCode(t *testing.T, what string, err error, c vtrpcpb.Code, errno int) {
 	t.Helper()
 	if code(err) != c || errnoOf(err) != errno {
@@ -92,8 +135,7 @@ func wantCode(t *testing.T, what string, err error, c vtrpcpb.Code, errno int) {
 // everything vtctld relies on.
 func TestTMExecuteFetchAsDba(t *testing.T) {
 	t.Parallel()
-	// No heartbeat writer: the test watches gtid_binlog_pos for statements without binlogs.
-	q := newQT(t, func(c *tablet.Config) { c.Heartbeat.Enable = false })
+	q := newQT(t, nil)
 	root := q.db.RootDB(t)
 	q.mustDBA(t, "create table t (id bigint primary key, name varchar(64))")
 
@@ -160,20 +202,19 @@ func TestTMExecuteFetchAsDba(t *testing.T) {
 	wantCode(t, "no statement", err, vtrpcpb.Code_INVALID_ARGUMENT, 0)
 
 	t.Run("disable_binlogs", func(t *testing.T) {
-		before := scalar(t, root, "SELECT @@global.gtid_binlog_pos")
-		if _, err := q.tm.ExecuteFetchAsDba(tmCtx(t), &tmpb.ExecuteFetchAsDbaRequest{Query: []byte("insert into t values (10, 'x')"),
+		q.mustDBA(t, "create table nobinlog (id int)")
+		q.mustDBA(t, "create table withbinlog (id int)")
+		if _, err := q.tm.ExecuteFetchAsDba(tmCtx(t), &tmpb.ExecuteFetchAsDbaRequest{Query: []byte("insert into nobinlog values (10)"),
 			DbName: "vt_commerce", MaxRows: 1, DisableBinlogs: true}); err != nil {
 			t.Fatal(err)
 		}
-		if after := scalar(t, root, "SELECT @@global.gtid_binlog_pos"); after != before {
-			t.Errorf("a statement without binlogs moved gtid_binlog_pos from %q to %q", before, after)
-		}
-		if scalar(t, root, "SELECT COUNT(*) FROM vt_commerce.t WHERE id = 10") != "1" {
+		if scalar(t, root, "SELECT COUNT(*) FROM vt_commerce.nobinlog") != "1" {
 			t.Error("the row was not inserted")
 		}
-		q.mustDBA(t, "insert into t values (11, 'y')")
-		if after := scalar(t, root, "SELECT @@global.gtid_binlog_pos"); after == before {
-			t.Error("a binlogged statement left gtid_binlog_pos unchanged")
+		q.mustDBA(t, "insert into withbinlog values (11)")
+		if binlogged(t, root, "(vt_commerce.nobinlog)") || !binlogged(t, root, "(vt_commerce.withbinlog)") {
+			t.Errorf("rows of nobinlog in the binlog: %v (want false), of withbinlog: %v (want true)",
+				binlogged(t, root, "(vt_commerce.nobinlog)"), binlogged(t, root, "(vt_commerce.withbinlog)"))
 		}
 	})
 
@@ -300,7 +341,6 @@ func TestTMApplySchema(t *testing.T) {
 	}
 
 	t.Run("session settings", func(t *testing.T) {
-		before := scalar(t, root, "SELECT @@global.gtid_binlog_pos")
 		_, err := apply(&tmpb.ApplySchemaRequest{SqlMode: "NO_AUTO_VALUE_ON_ZERO", DisableForeignKeyChecks: true,
 			Sql: "create table z (id int auto_increment primary key, p int, foreign key (p) references t1 (id)); insert into z values (0, 99)"})
 		if err != nil {
@@ -309,14 +349,12 @@ func TestTMApplySchema(t *testing.T) {
 		if got := scalar(t, root, "SELECT CONCAT(id, '/', p) FROM vt_commerce.z"); got != "0/99" {
 			t.Errorf("row %q: want 0/99 (NO_AUTO_VALUE_ON_ZERO kept the 0, foreign key checks were off)", got)
 		}
-		if after := scalar(t, root, "SELECT @@global.gtid_binlog_pos"); after != before {
-			t.Errorf("without allow_replication gtid_binlog_pos moved from %q to %q", before, after)
-		}
-		if _, err := apply(&tmpb.ApplySchemaRequest{Sql: "create table r (id int)", AllowReplication: true}); err != nil {
+		if _, err := apply(&tmpb.ApplySchemaRequest{Sql: "create table replicated_r (id int)", AllowReplication: true}); err != nil {
 			t.Fatal(err)
 		}
-		if after := scalar(t, root, "SELECT @@global.gtid_binlog_pos"); after == before {
-			t.Error("with allow_replication gtid_binlog_pos did not move")
+		if binlogged(t, root, "table z") || !binlogged(t, root, "table replicated_r") {
+			t.Errorf("DDL in the binlog without allow_replication: %v (want false), with it: %v (want true)",
+				binlogged(t, root, "table z"), binlogged(t, root, "table replicated_r"))
 		}
 	})
 
