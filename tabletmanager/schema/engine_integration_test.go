@@ -27,6 +27,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
+// privateTmp gives a server its own tmpdir: a starting mariadbd deletes every #sql* file in
+// its tmpdir, so with a shared /tmp it destroys the internal temporary tables (information_schema
+// queries use them) of servers already running, whose statements then fail with errno 6 or
+// lose their connection.
+func privateTmp(t *testing.T) mariadbtest.Options {
+	return mariadbtest.Options{ExtraArgs: []string{"--tmpdir=" + t.TempDir()}}
+}
+
 // engineFor returns an engine for database dbName on s, as the test users; mod may adjust
 // the configuration. It is closed when t ends.
 func engineFor(t *testing.T, s *mariadbtest.Server, dbName string, mod func(*Config), d Deps) *Engine {
@@ -91,8 +99,8 @@ func comparable(sd *tabletmanagerdatapb.SchemaDefinition) *tabletmanagerdatapb.S
 // (what CopySchemaShard and ApplySchema's checks compare).
 func TestGetSchemaNormalisation(t *testing.T) {
 	t.Parallel()
-	s1 := mariadbtest.Start(t, mariadbtest.Options{})
-	s2 := mariadbtest.Start(t, mariadbtest.Options{})
+	s1 := mariadbtest.Start(t, privateTmp(t))
+	s2 := mariadbtest.Start(t, privateTmp(t))
 	createSchema(t, s1, "vt_a", 3)
 	createSchema(t, s2, "vt_other", 7)
 	ctx := ctxFor(t)
@@ -145,7 +153,7 @@ func golden(t *testing.T, path string, m proto.Message) {
 // TestGetSchemaRequests: table selection, views, table_schema_only, and a missing database.
 func TestGetSchemaRequests(t *testing.T) {
 	t.Parallel()
-	s := mariadbtest.Start(t, mariadbtest.Options{})
+	s := mariadbtest.Start(t, privateTmp(t))
 	createSchema(t, s, "vt_a", 1)
 	e := engineFor(t, s, "vt_a", nil, Deps{})
 	ctx := ctxFor(t)
@@ -208,7 +216,7 @@ func fmtList(s []string) string {
 // a valid position through the hook and refuses a bad one without calling it.
 func TestHooks(t *testing.T) {
 	t.Parallel()
-	s := mariadbtest.Start(t, mariadbtest.Options{})
+	s := mariadbtest.Start(t, privateTmp(t))
 	s.Exec(t, "CREATE DATABASE vt_a")
 	var reloads atomic.Int32
 	var waited atomic.Value
@@ -277,7 +285,7 @@ func insertBlocked(t *testing.T, db *sql.DB, table string) bool {
 // without the RELOAD privilege the engine falls back to LOCK TABLES.
 func TestLockTables(t *testing.T) {
 	t.Parallel()
-	s := mariadbtest.Start(t, mariadbtest.Options{})
+	s := mariadbtest.Start(t, privateTmp(t))
 	s.Exec(t, "CREATE DATABASE vt_a", "CREATE TABLE vt_a.t (id int)",
 		"CREATE USER locker@'%' IDENTIFIED BY '"+mariadbtest.Password+"'", "GRANT SELECT, LOCK TABLES ON vt_a.* TO locker@'%'")
 	root := s.RootDB(t)

@@ -134,7 +134,6 @@ func (e *Engine) readDefinitions(ctx context.Context, c *mysqlconn.Conn, dbName 
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
 	worker := func(conn *mysqlconn.Conn) {
-		defer wg.Done()
 		for td := range jobs {
 			if err := readDefinition(ctx, conn, dbName, td, schemaOnly); err != nil {
 				fail(err)
@@ -143,7 +142,10 @@ func (e *Engine) readDefinitions(ctx context.Context, c *mysqlconn.Conn, dbName 
 	}
 	workers := min(e.cfg.SchemaConcurrency, len(tds))
 	wg.Add(1)
-	go worker(c)
+	go func() {
+		defer wg.Done()
+		worker(c) // the caller's connection: the caller closes it
+	}()
 	for range workers - 1 {
 		extra, err := e.connect(ctx, roleDba, false)
 		if err != nil {
@@ -151,7 +153,8 @@ func (e *Engine) readDefinitions(ctx context.Context, c *mysqlconn.Conn, dbName 
 		}
 		wg.Add(1)
 		go func() {
-			defer extra.Close()
+			defer wg.Done()
+			defer extra.Close() // closed before Done: nothing outlives the call
 			worker(extra)
 		}()
 	}

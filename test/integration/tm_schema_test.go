@@ -50,6 +50,31 @@ func tmCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// privateTmp gives a server its own tmpdir: a starting mariadbd deletes every #sql* file in
+// its tmpdir, so with a shared /tmp it destroys the internal temporary tables (information_schema
+// queries use them) of servers already running, whose statements then fail with errno 6 or
+// lose their connection.
+func privateTmp(t *testing.T) mariadbtest.Options {
+	return mariadbtest.Options{ExtraArgs: []string{"--tmpdir=" + t.TempDir()}}
+}
+
+// newSchemaQT is newQT on a server with its own tmpdir (these tests read information_schema
+// all the time).
+func newSchemaQT(t *testing.T, tweak func(*tablet.Config)) *qt {
+	t.Helper()
+	e := newEnv(t)
+	db := mariadbtest.Start(t, privateTmp(t))
+	db.Exec(t, "CREATE DATABASE vt_commerce")
+	cfg := tabletConfig(e, db, tabletOpts{uid: 200, initType: topodatapb.TabletType_PRIMARY})
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r := startTablet(t, cfg)
+	r.health(t).until(10*time.Second, "serving", func(m *querypb.StreamHealthResponse) bool { return m.Serving })
+	return &qt{running: r, e: e, db: db, caller: &querypb.VTGateCallerID{Username: "alice"},
+		target: &querypb.Target{Keyspace: "commerce", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}}
+}
+
 // dba runs ExecuteFetchAsDba in vt_commerce, as vtctld's client does (db_name always set).
 func (q *qt) dba(t *testing.T, sql string, maxRows uint64) (*querypb.QueryResult, error) {
 	t.Helper()
@@ -135,7 +160,7 @@ func wantCode(t *testing.T, what string, err error, c vtrpcpb.Code, errno int) {
 // everything vtctld relies on.
 func TestTMExecuteFetchAsDba(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	root := q.db.RootDB(t)
 	q.mustDBA(t, "create table t (id bigint primary key, name varchar(64))")
 
@@ -246,7 +271,7 @@ func TestTMExecuteFetchAsDba(t *testing.T) {
 // is named, what ran before it stays, what follows does not run.
 func TestTMExecuteMultiFetchAsDba(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	root := q.db.RootDB(t)
 	multi := func(sql string, maxRows uint64) ([]*querypb.QueryResult, error) {
 		r, err := q.tm.ExecuteMultiFetchAsDba(tmCtx(t), &tmpb.ExecuteMultiFetchAsDbaRequest{Sql: []byte(sql), DbName: "vt_commerce", MaxRows: maxRows})
@@ -287,7 +312,7 @@ func TestTMExecuteMultiFetchAsDba(t *testing.T) {
 // TestTMApplySchema: vttablet's before/after checks, session settings and failure reports.
 func TestTMApplySchema(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	root := q.db.RootDB(t)
 	getSchema := func() *tmpb.SchemaDefinition {
 		t.Helper()
@@ -384,7 +409,7 @@ func hasTable(sd *tmpb.SchemaDefinition, name string) bool {
 // the copy is gone afterwards, also after a failing change.
 func TestTMPreflightSchema(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	root := q.db.RootDB(t)
 	q.mustDBA(t, "create table base (id int primary key, v varchar(10))")
 	q.mustDBA(t, "create view base_v as select id from base")
@@ -421,7 +446,7 @@ func tableDef(sd *tmpb.SchemaDefinition, name string) *tmpb.TableDefinition {
 // TestTMGetSchema: the definitions vtctld compares, as mysqlctl normalises them.
 func TestTMGetSchema(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	q.mustDBA(t, "create table t (id bigint not null auto_increment, b int not null, primary key (b, id), key (id))")
 	q.mustDBA(t, "insert into t (b) values (1), (2)")
 	q.mustDBA(t, "create view v as select id from t")
@@ -458,7 +483,7 @@ func TestTMFetchAsAppAllPrivsAndQuery(t *testing.T) {
 	if err := os.WriteFile(acl, []byte(`{"table_groups":[{"name":"all","table_names_or_prefixes":["%"],"readers":["alice"],"writers":["alice"],"admins":["alice"]}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	q := newQT(t, func(c *tablet.Config) { c.TableACLFile, c.Query.ACL.Strict = acl, true })
+	q := newSchemaQT(t, func(c *tablet.Config) { c.TableACLFile, c.Query.ACL.Strict = acl, true })
 	q.mustDBA(t, "create table t (id int primary key)")
 	q.mustDBA(t, "insert into t values (1), (2)")
 	ctx := tmCtx(t)
@@ -497,7 +522,7 @@ func TestTMFetchAsAppAllPrivsAndQuery(t *testing.T) {
 // TestTMReloadSchema: no position, a position already reached, and a bad position.
 func TestTMReloadSchema(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	ctx := tmCtx(t)
 	if _, err := q.tm.ReloadSchema(ctx, &tmpb.ReloadSchemaRequest{}); err != nil {
 		t.Fatal(err)
@@ -514,7 +539,7 @@ func TestTMReloadSchema(t *testing.T) {
 // TestTMGetPermissions: mysql.user and mysql.db as Vitess lists them, never a password hash.
 func TestTMGetPermissions(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	root := q.db.RootDB(t)
 	if _, err := root.Exec("GRANT SELECT ON vt_commerce.* TO 'vt_appdebug'@'%'"); err != nil {
 		t.Fatal(err)
@@ -561,7 +586,7 @@ func TestTMGetPermissions(t *testing.T) {
 // what is not locked fail.
 func TestTMLockTables(t *testing.T) {
 	t.Parallel()
-	q := newQT(t, nil)
+	q := newSchemaQT(t, nil)
 	q.mustDBA(t, "create table t (id int)")
 	root := q.db.RootDB(t)
 	ctx := tmCtx(t)
@@ -609,7 +634,7 @@ func TestTMSidecarQualifier(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.put(t, path.Join(globalRoot, "keyspaces", "commerce", "Keyspace"), &topodatapb.Keyspace{SidecarDbName: "_vt_side"})
-	db := mariadbtest.Start(t, mariadbtest.Options{})
+	db := mariadbtest.Start(t, privateTmp(t))
 	db.Exec(t, "CREATE DATABASE vt_commerce", "CREATE DATABASE IF NOT EXISTS _vt_side", "CREATE TABLE _vt_side.mine (id int)",
 		"INSERT INTO _vt_side.mine VALUES (7)")
 	r := startTablet(t, tabletConfig(e, db, tabletOpts{uid: 210, initType: topodatapb.TabletType_PRIMARY}))

@@ -26,7 +26,9 @@ var errnoRE = regexp.MustCompile(`\(errno ([0-9]+)\) \(sqlstate ([0-9a-zA-Z]{5})
 // the TabletManager schema and fetch RPCs.
 func TestSchemaCommandsThroughVtctld(t *testing.T) {
 	c := newCluster(t)
-	db := mariadbtest.Start(t, mariadbtest.Options{})
+	// Its own tmpdir: a starting mariadbd deletes every #sql* file (other servers' internal
+	// temporary tables) in its tmpdir.
+	db := mariadbtest.Start(t, mariadbtest.Options{ExtraArgs: []string{"--tmpdir=" + t.TempDir()}})
 	db.Exec(t, "CREATE DATABASE vt_commerce")
 	root := db.RootDB(t)
 	c.startTabletd(db, "PRIMARY")
