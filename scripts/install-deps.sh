@@ -97,8 +97,11 @@ for pkg in "${need[@]}"; do
   elif command -v update-rc.d >/dev/null 2>&1; then
     $sudo update-rc.d "$svc" disable >/dev/null 2>&1 || true
   fi
-  echo "install-deps: $pkg installed with its service '$svc' stopped and disabled (no system server" \
-    "listens on $port; to run the packaged server: systemctl enable --now $svc)"
+  echo "install-deps: $pkg installed with its service '$svc' not started and disabled" \
+    "(to run the packaged server: systemctl enable --now $svc)"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "install-deps: WARNING: something listens on 127.0.0.1:$port; this script did not start it" >&2
+  fi
 done
 if [ "$profile" != etcd ]; then
   echo "install-deps: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"
