@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -86,6 +87,12 @@ func (m *mysqlServer) Probe(ctx context.Context, primary bool) tabletserver.MySQ
 		return tabletserver.MySQLHealth{Err: cause(err)}
 	}
 	h := tabletserver.MySQLHealth{Flavor: info.Flavor.String(), Version: info.VersionString}
+	var uptime int64
+	if err := m.db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'").Scan(&uptime); err != nil {
+		m.forget()
+		return tabletserver.MySQLHealth{Err: cause(err)}
+	}
+	h.StartedAt = time.Now().Add(-time.Duration(uptime) * time.Second)
 	h.AppProblem = m.appProblem(ctx)
 	if pos, err := replication.PrimaryPosition(ctx, m.db, info.Flavor); err == nil {
 		h.Position = pos.String()

@@ -56,7 +56,7 @@ type Tablet struct {
 	tm          *tabletmanager.Manager
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
-	rpcStats    *grpcserver.RPCStats // TabletManager RPC counts and recent errors
+	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed

@@ -96,6 +96,10 @@ type QueryService interface {
 	Transition(ctx context.Context, w tabletserver.Want)
 	RunHealthCheck()
 	SetDeniedTables(tables []string)
+	// TermChecks signals that a PRIMARY's MySQL came back; ConfirmTerm lets it serve again
+	// once the shard record still names it (else it steps down).
+	TermChecks() <-chan struct{}
+	ConfirmTerm() bool
 }
 
 // Deps are the manager's collaborators.

@@ -47,6 +47,7 @@ func (m *Manager) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-m.qs.TermChecks(): // a primary's MySQL came back: check the term now
 		}
 	}
 }
@@ -245,6 +246,11 @@ func (m *Manager) sync(ctx context.Context) {
 		m.setTopoErr(err.Error())
 		m.log.Warn("shard sync failed; will retry", zap.Error(err))
 		return
+	}
+	if m.Tablet().Type == topodatapb.TabletType_PRIMARY && m.qs.ConfirmTerm() {
+		// The shard still names this term (a newer one stepped us down above) and mysqld came
+		// back: make it writable again (it may have restarted read-only).
+		m.applyReadOnly(cctx)
 	}
 	// A non-primary is kept read-only: a restarted mysqld comes back writable unless its
 	// my.cnf says otherwise. A primary's read-write is never re-asserted periodically, only a

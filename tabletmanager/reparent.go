@@ -312,4 +312,3 @@ func (m *Manager) ensureSidecarErr(ctx context.Context, local bool) error {
 	}
 	return nil
 }
-

@@ -136,4 +136,3 @@ func (m *Manager) applyDurabilityLocked(ctx context.Context, ts Topo) {
 	m.log.Info("semi-sync follows the keyspace durability policy", zap.String("policy", policy),
 		zap.Bool("policy_changed", changed), zap.Bool("primary_side", primary), zap.Bool("replica_side", replica))
 }
-

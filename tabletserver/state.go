@@ -61,6 +61,9 @@ type MySQLHealth struct {
 	Version   string
 	Position  string // Vitess-encoded, e.g. MariaDB/0-101-42
 	ReadOnly  bool
+	// StartedAt is when mysqld started (now - Uptime, to the second): a later value than the
+	// previous probe's means mysqld restarted in between, however quickly.
+	StartedAt time.Time
 	// AppProblem says why the query service's user cannot use the tablet's database (it does
 	// not exist, access denied); "" when it can. Such a tablet never serves.
 	AppProblem string
@@ -105,6 +108,8 @@ type Server struct {
 	stats   queryStats
 	cons    *consolidator.Consolidator[*querypb.QueryResult]
 
+	termChecks chan struct{} // see TermChecks
+
 	// mu guards the fields below. Never hold mu while probing MySQL or sending on a stream.
 	mu           sync.Mutex
 	tabletType   topodatapb.TabletType
@@ -114,7 +119,9 @@ type Server struct {
 	shuttingDown bool
 	// draining is set while a transition out of a serving state winds down the old one: new
 	// requests are refused, requests bound to open transactions still finish.
-	draining  bool
+	draining bool
+	// termCheck: a PRIMARY's MySQL came back; not serving until ConfirmTerm.
+	termCheck bool
 	mysql     MySQLHealth
 	state     State
 	serving   bool
@@ -152,6 +159,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		now:        d.Clock,
 		prober:     d.Prober,
 		kick:       make(chan struct{}, 1),
+		termChecks: make(chan struct{}, 1),
 		tabletType: topodatapb.TabletType_UNKNOWN,
 		state:      StateNotConnected,
 		healthErr:  "tablet is initializing",
@@ -389,9 +397,44 @@ func (s *Server) probeOnce(ctx context.Context) {
 		}
 	}
 	s.mu.Lock()
+	restarted := h.Err == nil && !s.mysql.StartedAt.IsZero() && h.StartedAt.Sub(s.mysql.StartedAt) > 2*time.Second
+	if h.Err == nil && (s.mysql.Err != nil || restarted) && s.tabletType == topodatapb.TabletType_PRIMARY && !s.termCheck {
+		// mysqld came back (restarted, or a partition healed): another tablet may have taken
+		// the shard meanwhile. Serve (and write heartbeats) only once the tablet manager
+		// confirms the term in the topology — or steps this tablet down.
+		s.termCheck = true
+		select {
+		case s.termChecks <- struct{}{}:
+		default:
+		}
+	}
+	if h.Err != nil && !s.mysql.StartedAt.IsZero() {
+		h.StartedAt = s.mysql.StartedAt // keep the last known start across an outage
+	}
 	s.mysql = h
 	s.mu.Unlock()
 	s.update(false)
+	s.followServing(ctx)
+}
+
+// TermChecks delivers a signal when a PRIMARY's MySQL came back after being unreachable; the
+// tablet manager answers with ConfirmTerm or a step-down.
+func (s *Server) TermChecks() <-chan struct{} { return s.termChecks }
+
+// ConfirmTerm tells the query service that the topology still names this tablet primary of
+// its current term: it may serve again. It reports whether a check was pending — the caller
+// then makes MySQL writable again (a restarted mysqld comes up read-only under Vitess's
+// my.cnf).
+func (s *Server) ConfirmTerm() bool {
+	s.mu.Lock()
+	pending := s.termCheck
+	s.termCheck = false
+	s.mu.Unlock()
+	if pending {
+		s.update(true)
+		s.followServing(context.Background())
+	}
+	return pending
 }
 
 // update recomputes the serving state and broadcasts the record when it changed or force is set.
@@ -429,6 +472,8 @@ func (s *Server) decideLocked() (State, bool, string) {
 		return StateNotConnected, false, "MySQL is unreachable: " + h.Err.Error()
 	case h.AppProblem != "":
 		return StateNotServing, false, h.AppProblem
+	case s.termCheck && s.tabletType == topodatapb.TabletType_PRIMARY && s.wantServing:
+		return StateNotServing, false, "MySQL came back: confirming in the topology that this tablet is still the primary"
 	case !s.wantServing:
 		return StateNotServing, false, s.wantReason
 	case s.tabletType == topodatapb.TabletType_PRIMARY:

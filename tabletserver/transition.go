@@ -79,14 +79,17 @@ func (s *Server) Transition(ctx context.Context, w Want) {
 	}
 	s.mu.Lock()
 	typeChanged := w.Type != s.tabletType
+	if typeChanged || !w.PrimaryTermStart.Equal(s.ptsTime) {
+		s.termCheck = false // a new term (or no longer primary) needs no check of the old one
+	}
 	s.tabletType, s.ptsTime, s.wantServing, s.wantReason = w.Type, w.PrimaryTermStart, w.Serving, w.Reason
 	s.mu.Unlock()
-	s.applyComponents(ctx, w)
 	if typeChanged {
 		// Replication health depends on the type: re-measure before claiming anything.
 		s.RunHealthCheck()
 	}
 	s.update(true)
+	s.applyComponents(ctx)
 }
 
 // SetServingType is Transition without a caller deadline (the grace period still bounds it).
@@ -137,13 +140,28 @@ func (s *Server) waitQuiet(ctx context.Context, done func() bool) {
 	}
 }
 
-// applyComponents opens and closes the state-bound components for w. A component that
-// fails to open is logged and retried at the next transition or RetryComponents; the
-// tablet serves without it (the heartbeat's absence shows as unknown lag on replicas).
-func (s *Server) applyComponents(ctx context.Context, w Want) {
+// followServing applies the components to the actual serving state after a probe; a
+// transition in progress applies them itself when it ends.
+func (s *Server) followServing(ctx context.Context) {
+	if s.transition.TryLock() {
+		s.applyComponents(ctx)
+		s.transition.Unlock()
+	}
+}
+
+// applyComponents opens and closes the state-bound components for the current state: the
+// heartbeat writer only while actually serving as PRIMARY (not while MySQL is down, nor
+// while a returned MySQL's primary term is unconfirmed), the reader on every other type. A
+// component that fails to open is logged and retried after the next probe; the tablet serves
+// without it (the heartbeat's absence shows as unknown lag on replicas). Called with
+// s.transition held.
+func (s *Server) applyComponents(ctx context.Context) {
 	c := &s.comps
-	wantWriter := c.writer != nil && w.Serving && w.Type == topodatapb.TabletType_PRIMARY
-	wantReader := c.reader != nil && w.Type != topodatapb.TabletType_PRIMARY
+	s.mu.Lock()
+	tt, serving := s.tabletType, s.serving
+	s.mu.Unlock()
+	wantWriter := c.writer != nil && serving && tt == topodatapb.TabletType_PRIMARY
+	wantReader := c.reader != nil && tt != topodatapb.TabletType_PRIMARY
 	if c.writerOpen && !wantWriter {
 		c.writer.Close()
 		c.writerOpen = false

@@ -273,7 +273,9 @@ func TestReplicaMeasuresLag(t *testing.T) {
 		"START SLAVE")
 	primaryDB.Exec(t, "CREATE DATABASE vt_commerce") // replicated
 	p := startTablet(t, tabletConfig(e, primaryDB, tabletOpts{uid: 110, initType: topodatapb.TabletType_PRIMARY}))
-	r := startTablet(t, tabletConfig(e, replicaDB, tabletOpts{uid: 111, initType: topodatapb.TabletType_REPLICA}))
+	rc := tabletConfig(e, replicaDB, tabletOpts{uid: 111, initType: topodatapb.TabletType_REPLICA})
+	rc.Manager.RepairReplication = false // the test stops replication behind tabletd's back
+	r := startTablet(t, rc)
 	p.health(t).until(10*time.Second, "primary serving", func(m *querypb.StreamHealthResponse) bool { return m.Serving })
 	h := r.health(t)
 	m := h.until(20*time.Second, "replica serving", func(m *querypb.StreamHealthResponse) bool { return m.Serving })

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -24,11 +25,13 @@ import (
 // waited for (AFTER_SYNC), so an acknowledged write is on a replica before the client hears
 // of it.
 var semiSyncArgs = []string{"--rpl-semi-sync-master-timeout=3600000", "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
-	"--rpl-semi-sync-master-wait-no-slave=ON"}
+	"--rpl-semi-sync-master-wait-no-slave=ON", "--read-only"}
 
 // crashRecoveryArgs restart a killed semi-sync primary as MariaDB recommends: it truncates
 // from its binlog the transactions no replica acknowledged (they were never acknowledged to a
-// client either), so it can rejoin the shard as a replica of the new primary.
+// client either), so it can rejoin the shard as a replica of the new primary. And, as with
+// Vitess's my.cnf (semiSyncArgs), mysqld starts read-only: nothing writes to it until its
+// tablet has checked the shard record (here: it steps down).
 var crashRecoveryArgs = []string{"--init-rpl-role=SLAVE", "--rpl-semi-sync-slave-enabled=ON"}
 
 // shardTablet is one MariaDB with its tabletd.
@@ -73,7 +76,7 @@ func (c *cluster) startTabletdAs(uid int, db *mariadbtest.Server, initType strin
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logName)
-			t.Logf("tabletd zone1-%d log (tail):\n%s", uid, tail(b, 6000))
+			t.Logf("tabletd zone1-%d log (tail):\n%s", uid, tail(b, 8000))
 		}
 	})
 	return tab
@@ -98,16 +101,21 @@ func (c *cluster) newShard(n int, mysqlArgs []string, tabletArgs ...string) []*s
 	return ts
 }
 
-// primaryOf returns the tablet vtctld names as the shard's primary.
+// primaryOf returns the tablet the shard record names as primary (a dead old primary may
+// still call itself PRIMARY in its own record for a while).
 func (c *cluster) primaryOf(ts []*shardTablet) *shardTablet {
 	c.t.Helper()
-	out := c.ctl("GetTablets", "--keyspace", "commerce", "--tablet-type", "primary")
+	out := c.ctl("GetShard", "commerce/0")
+	m := regexp.MustCompile(`"primary_alias":\s*\{[^}]*"uid":\s*(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		c.t.Fatalf("no primary in the shard record:\n%s", out)
+	}
 	for _, st := range ts {
-		if strings.Contains(out, st.alias) {
+		if fmt.Sprint(st.uid) == m[1] {
 			return st
 		}
 	}
-	c.t.Fatalf("no primary in:\n%s", out)
+	c.t.Fatalf("the shard names uid %s, not a tablet of this test:\n%s", m[1], out)
 	return nil
 }
 
@@ -407,6 +415,8 @@ func TestReparentMariaDB(t *testing.T) {
 	})
 	w.checkNoLoss(t, p)
 
+	tabletCommands(t, c, np, p)
+
 	t.Logf("write unavailability: PRS --new-primary %v, PRS --avoid-primary %v, ERS %v after kill -9",
 		gapNew.Round(time.Millisecond), gapAvoid.Round(time.Millisecond), gapERS.Round(time.Millisecond))
 	if n := len(w.errors); n > 0 {
@@ -479,4 +489,93 @@ func TestMixedShardWithVttablet(t *testing.T) {
 	}
 	w.halt()
 	w.checkNoLoss(t, td)
+}
+
+// tabletCommands runs vtctldclient's per-tablet commands against a replica r of primary p and
+// checks their effect in MySQL and in the topology.
+func tabletCommands(t *testing.T, c *cluster, p, r *shardTablet) {
+	t.Helper()
+	fs := c.ctl("GetFullStatus", r.alias)
+	for _, want := range []string{`"server_uuid": "00000000-0000-0000-0000-`, `"replication_status"`, `"read_only": true`,
+		`"gtid_mode": "ON"`, `"semi_sync_replica_enabled": true`} {
+		if !strings.Contains(fs, want) {
+			t.Fatalf("GetFullStatus %s lacks %s:\n%s", r.alias, want, fs)
+		}
+	}
+	for _, tt := range []string{"rdonly", "spare", "replica"} {
+		c.ctl("ChangeTabletType", r.alias, tt)
+		eventually(t, 10*time.Second, "GetTablets shows "+tt, func() bool {
+			return strings.Contains(c.ctl("GetTablets", "--keyspace", "commerce"), r.alias+" commerce 0 "+tt)
+		})
+		if s := r.mysqlState(t); !s.readOnly || s.sourcePort != p.db.Port {
+			t.Fatalf("after ChangeTabletType %s: read_only=%v source port %d", tt, s.readOnly, s.sourcePort)
+		}
+	}
+	c.ctl("StopReplication", r.alias)
+	if s := r.mysqlState(t); s.ioRunning != "No" || s.sqlRunning != "No" {
+		t.Fatalf("after StopReplication: IO %s SQL %s", s.ioRunning, s.sqlRunning)
+	}
+	c.ctl("StartReplication", r.alias)
+	eventually(t, 10*time.Second, "replication running after StartReplication", func() bool {
+		s := r.mysqlState(t)
+		return s.ioRunning == "Yes" && s.sqlRunning == "Yes"
+	})
+	c.ctl("SetWritable", r.alias, "true")
+	if r.mysqlState(t).readOnly {
+		t.Fatal("SetWritable true left MySQL read-only")
+	}
+	c.ctl("SetWritable", r.alias, "false")
+	if !r.mysqlState(t).readOnly {
+		t.Fatal("SetWritable false left MySQL writable")
+	}
+	c.ctl("ChangeTabletTags", r.alias, "rack=r1")
+	if out := c.ctl("GetTablet", r.alias); !strings.Contains(out, `"rack": "r1"`) {
+		t.Fatalf("ChangeTabletTags: tags not in the record:\n%s", out)
+	}
+	c.ctl("SleepTablet", r.alias, "100ms")
+}
+
+// TestReparentRefusals: what vtctld refuses, and what tabletd refuses under it, leaves the
+// shard as it was: PRS to a missing tablet or one of another shard, ERS with no reachable
+// candidate (every replica's mysqld down).
+func TestReparentRefusals(t *testing.T) {
+	c := newCluster(t)
+	ts := c.newShard(2, nil)
+	c.ctl("InitShardPrimary", "--force", "commerce/0", ts[0].alias)
+	waitReplicating(t, ts[0], ts)
+
+	other := mariadbtest.Start(t, mariadbtest.Options{})
+	c.startTabletdAs(201, other, "REPLICA", "--init-keyspace", "customer") // later flags win
+	eventually(t, 30*time.Second, "the other keyspace's tablet is listed", func() bool {
+		out, err := c.tryCtl("GetTablets", "--keyspace", "customer")
+		return err == nil && strings.Contains(out, "zone1-0000000201")
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"PRS to a missing tablet", []string{"PlannedReparentShard", "commerce/0", "--new-primary", "zone1-999"}},
+		{"PRS to a tablet of another shard", []string{"PlannedReparentShard", "commerce/0", "--new-primary", "zone1-201"}},
+	} {
+		out, err := c.tryCtl(tc.args...)
+		if err == nil {
+			t.Fatalf("%s succeeded:\n%s", tc.name, out)
+		}
+		t.Logf("%s refused: %s", tc.name, strings.TrimSpace(out))
+		if p := c.primaryOf(ts); p != ts[0] {
+			t.Fatalf("%s moved the primary to %s", tc.name, p.alias)
+		}
+		waitReplicating(t, ts[0], ts)
+	}
+
+	ts[1].db.Kill(t)
+	ts[0].db.Kill(t)
+	out, err := c.tryCtl("EmergencyReparentShard", "commerce/0", "--wait-replicas-timeout", "5s")
+	if err == nil {
+		t.Fatalf("ERS with every mysqld down succeeded:\n%s", out)
+	}
+	t.Logf("ERS with no reachable candidate refused: %s", strings.TrimSpace(out))
+	if p := c.primaryOf(ts); p != ts[0] {
+		t.Fatalf("a refused ERS changed the primary to %s", p.alias)
+	}
 }

@@ -99,6 +99,9 @@ func Start(t testing.TB, opts Options) *Server {
 	if err := copyDir(tmpl.dataDir, s.DataDir); err != nil {
 		t.Fatalf("mariadbtest: %v", err)
 	}
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		t.Fatalf("mariadbtest: %v", err)
+	}
 	for attempt := 1; ; attempt++ {
 		if s.Port, err = freePort(); err != nil {
 			t.Fatalf("mariadbtest: %v", err)

@@ -59,11 +59,18 @@ func (s *Server) args() []string {
 		"--report-host=" + s.Host,
 		"--report-port=" + strconv.Itoa(s.Port),
 		"--innodb-flush-log-at-trx-commit=2",
+		// Its own tmpdir: at start mariadbd deletes every #sql* file in its tmpdir, which
+		// would destroy the internal temporary tables of the other servers sharing /tmp
+		// (their information_schema queries then fail with errno 6).
+		"--tmpdir=" + s.tmpDir(),
 	}
 	args = append(args, userArgs()...)
 	args = append(args, sharedServerArgs()...)
 	return append(args, s.extraArgs...)
 }
+
+// tmpDir is the server's own temporary directory, inside its base dir.
+func (s *Server) tmpDir() string { return filepath.Join(s.baseDir, "tmp") }
 
 // errorLog is the path of the server's error log.
 func (s *Server) errorLog() string { return filepath.Join(s.DataDir, "error.log") }
