@@ -86,3 +86,18 @@ bench: vitess
 	@scripts/install-deps.sh
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) run ./test/bench $(BENCH_FLAGS)
+
+# ---------------------------------------------------------------------------
+# bench-reparent: write unavailability of PlannedReparentShard and (after kill -9 of the
+# primary's mariadbd) EmergencyReparentShard through a real vtgate, for tabletd, and what
+# Vitess v23's vttablet does on the same MariaDB shard (docs/benchmarks.md, "Reparenting").
+# About a minute; raw figures in docs/reparent-raw.json.
+# ---------------------------------------------------------------------------
+REPARENT_ROUNDS ?= 5
+
+.PHONY: bench-reparent
+bench-reparent: vitess
+	@scripts/install-deps.sh --interop
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 20m -v -run TestReparentTimings ./test/interop/ \
+		-reparent-rounds $(REPARENT_ROUNDS) -reparent-out $(CURDIR)/docs/reparent-raw.json
