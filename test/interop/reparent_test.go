@@ -568,9 +568,26 @@ func TestReparentRefusals(t *testing.T) {
 		waitReplicating(t, ts[0], ts)
 	}
 
+	// A replica holding a transaction of its own (an errant GTID) is refused as the new
+	// primary, with the GTID named; the shard keeps its primary.
+	ts[1].db.Exec(t, "STOP SLAVE", "SET GLOBAL read_only = OFF", "CREATE DATABASE IF NOT EXISTS errant",
+		"SET GLOBAL read_only = ON", "START SLAVE")
+	out, err := c.tryCtl("PlannedReparentShard", "commerce/0", "--new-primary", ts[1].alias)
+	if err == nil || !strings.Contains(out, "Errant GTID detected - 0-"+fmt.Sprint(ts[1].db.ServerID)+"-") {
+		t.Fatalf("PRS to a replica with an errant GTID: err %v\n%s", err, out)
+	}
+	t.Logf("PRS to a replica with an errant GTID refused: %s", lastLine(out))
+	if p := c.primaryOf(ts); p != ts[0] {
+		t.Fatalf("the refused PRS moved the primary to %s", p.alias)
+	}
+	if s := ts[0].mysqlState(t); s.readOnly {
+		t.Fatal("the refused PRS left the primary read-only")
+	}
+	c.waitState(ts[0].alias, "PRIMARY SERVING", 30*time.Second)
+
 	ts[1].db.Kill(t)
 	ts[0].db.Kill(t)
-	out, err := c.tryCtl("EmergencyReparentShard", "commerce/0", "--wait-replicas-timeout", "5s")
+	out, err = c.tryCtl("EmergencyReparentShard", "commerce/0", "--wait-replicas-timeout", "5s")
 	if err == nil {
 		t.Fatalf("ERS with every mysqld down succeeded:\n%s", out)
 	}
