@@ -204,6 +204,15 @@ func (m *Manager) StopReplicationMinimum(ctx context.Context, position string, w
 
 // StartReplication starts replication with the semi-sync settings asked for.
 func (m *Manager) StartReplication(ctx context.Context, semiSync bool) error {
+	return m.startReplication(ctx, semiSync, false)
+}
+
+// RestartReplication stops and starts replication.
+func (m *Manager) RestartReplication(ctx context.Context, semiSync bool) error {
+	return m.startReplication(ctx, semiSync, true)
+}
+
+func (m *Manager) startReplication(ctx context.Context, semiSync, stopFirst bool) error {
 	m.action.Lock()
 	defer m.action.Unlock()
 	action, err := m.semiSyncAction(ctx, semiSync)
@@ -216,37 +225,17 @@ func (m *Manager) StartReplication(ctx context.Context, semiSync bool) error {
 	db, flavor, err := m.server(ctx)
 	if err != nil {
 		return err
+	}
+	if stopFirst {
+		if err := replication.StopReplication(ctx, db, flavor); err != nil {
+			return mysqlErr(err, "cannot stop replication")
+		}
 	}
 	if err := replication.StartReplication(ctx, db, flavor); err != nil {
 		return mysqlErr(err, "cannot start replication")
 	}
 	m.setReplStopped(false)
 	m.qs.RunHealthCheck()
-	return nil
-}
-
-// RestartReplication stops and starts replication.
-func (m *Manager) RestartReplication(ctx context.Context, semiSync bool) error {
-	m.action.Lock()
-	defer m.action.Unlock()
-	action, err := m.semiSyncAction(ctx, semiSync)
-	if err != nil {
-		return err
-	}
-	if err := m.fixSemiSync(ctx, m.Tablet().Type, action); err != nil {
-		return err
-	}
-	db, flavor, err := m.server(ctx)
-	if err != nil {
-		return err
-	}
-	if err := replication.StopReplication(ctx, db, flavor); err != nil {
-		return mysqlErr(err, "cannot stop replication")
-	}
-	if err := replication.StartReplication(ctx, db, flavor); err != nil {
-		return mysqlErr(err, "cannot start replication")
-	}
-	m.setReplStopped(false)
 	return nil
 }
 
