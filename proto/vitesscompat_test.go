@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/tabletd/tabletd/proto/binlogdatapb"
 	"github.com/tabletd/tabletd/proto/logutilpb"
 	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/queryservicepb"
@@ -36,42 +37,20 @@ const vitessVersion = "v0.23.0"
 // omittedMethods are Vitess v23 RPCs tabletd does not model yet; their
 // request and response messages are omitted with them.
 var omittedMethods = map[protoreflect.FullName]bool{
-	"queryservice.Query.VStream":                                         true,
-	"queryservice.Query.VStreamRows":                                     true,
-	"queryservice.Query.VStreamTables":                                   true,
-	"queryservice.Query.VStreamResults":                                  true,
-	"tabletmanagerservice.TabletManager.MysqlHostMetrics":                true,
-	"tabletmanagerservice.TabletManager.GetUnresolvedTransactions":       true,
-	"tabletmanagerservice.TabletManager.ReadTransaction":                 true,
-	"tabletmanagerservice.TabletManager.GetTransactionInfo":              true,
-	"tabletmanagerservice.TabletManager.ConcludeTransaction":             true,
-	"tabletmanagerservice.TabletManager.CreateVReplicationWorkflow":      true,
-	"tabletmanagerservice.TabletManager.DeleteTableData":                 true,
-	"tabletmanagerservice.TabletManager.DeleteVReplicationWorkflow":      true,
-	"tabletmanagerservice.TabletManager.HasVReplicationWorkflows":        true,
-	"tabletmanagerservice.TabletManager.ReadVReplicationWorkflow":        true,
-	"tabletmanagerservice.TabletManager.ReadVReplicationWorkflows":       true,
-	"tabletmanagerservice.TabletManager.UpdateVReplicationWorkflow":      true,
-	"tabletmanagerservice.TabletManager.UpdateVReplicationWorkflows":     true,
-	"tabletmanagerservice.TabletManager.ValidateVReplicationPermissions": true,
-	"tabletmanagerservice.TabletManager.VReplicationExec":                true,
-	"tabletmanagerservice.TabletManager.VReplicationWaitForPos":          true,
-	"tabletmanagerservice.TabletManager.VDiff":                           true,
-	"tabletmanagerservice.TabletManager.CheckThrottler":                  true,
-	"tabletmanagerservice.TabletManager.GetThrottlerStatus":              true,
+	"tabletmanagerservice.TabletManager.MysqlHostMetrics":          true,
+	"tabletmanagerservice.TabletManager.GetUnresolvedTransactions": true,
+	"tabletmanagerservice.TabletManager.ReadTransaction":           true,
+	"tabletmanagerservice.TabletManager.GetTransactionInfo":        true,
+	"tabletmanagerservice.TabletManager.ConcludeTransaction":       true,
+	"tabletmanagerservice.TabletManager.CheckThrottler":            true,
+	"tabletmanagerservice.TabletManager.GetThrottlerStatus":        true,
 }
 
 // omittedOther are further Vitess v23 definitions tabletd leaves out.
 var omittedOther = map[protoreflect.FullName]bool{
 	"topodata.Shard.vtorc_state":                   true, // vtorcdata.Shard
 	"topodata.Keyspace.vtorc_state":                true, // vtorcdata.Keyspace
-	"tabletmanagerdata.TabletSelectionPreference":  true, // vreplication
 	"tabletmanagerdata.CheckThrottlerResponseCode": true, // throttler
-	"tabletmanagerdata.VDiffOptions":               true,
-	"tabletmanagerdata.VDiffPickerOptions":         true,
-	"tabletmanagerdata.VDiffCoreOptions":           true,
-	"tabletmanagerdata.VDiffReportOptions":         true,
-	"tabletmanagerdata.VDiffTableLastPK":           true,
 }
 
 // TestMatchesVitessDescriptors compares the descriptors compiled into our
@@ -109,7 +88,7 @@ func TestMatchesVitessDescriptors(t *testing.T) {
 		vschemapb.File_vschema_proto, querypb.File_query_proto, queryservicepb.File_queryservice_proto,
 		logutilpb.File_logutil_proto, replicationdatapb.File_replicationdata_proto,
 		tabletmanagerdatapb.File_tabletmanagerdata_proto, tabletmanagerservicepb.File_tabletmanagerservice_proto,
-		tableaclpb.File_tableacl_proto,
+		tableaclpb.File_tableacl_proto, binlogdatapb.File_binlogdata_proto,
 	}
 	set := filepath.Join(t.TempDir(), "vitess.pb")
 	args := []string{"-I", dir, "--include_imports", "--descriptor_set_out=" + set}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/tabletd/tabletd/proto/binlogdatapb"
 	"github.com/tabletd/tabletd/proto/logutilpb"
 	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/queryservicepb"
@@ -127,6 +128,24 @@ func TestGoldenEncodings(t *testing.T) {
 		// 1 "a"; 2 "b"; 3 percent 50.0 as fixed32 0x42480000
 		want:            "0a 01 61 | 12 01 62 | 1d 00004842",
 		vtDeterministic: true,
+	}, {
+		name: "VEvent heartbeat with current_time",
+		msg:  &binlogdatapb.VEvent{Type: binlogdatapb.VEventType_HEARTBEAT, Timestamp: 5, CurrentTime: 7},
+		// 1 type HEARTBEAT=14; 2 timestamp 5; 20 current_time 7 (tag 0xa0 0x01)
+		want:            "08 0e | 10 05 | a001 07",
+		vtDeterministic: true,
+	}, {
+		name: "FieldEvent enum_set_string_values is field 25",
+		msg:  &binlogdatapb.FieldEvent{TableName: "t", EnumSetStringValues: true},
+		// 1 table_name "t"; 25 enum_set_string_values (tag 0xc8 0x01)
+		want:            "0a 01 74 | c801 01",
+		vtDeterministic: true,
+	}, {
+		name: "VStreamRowsResponse gtid and heartbeat",
+		msg:  &binlogdatapb.VStreamRowsResponse{Gtid: "g", Heartbeat: true},
+		// 3 gtid "g"; 7 heartbeat
+		want:            "1a 01 67 | 38 01",
+		vtDeterministic: true,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,6 +251,10 @@ func TestMethodPaths(t *testing.T) {
 		"queryservice.Query.ReserveBeginStreamExecute":         true,
 		"queryservice.Query.StreamHealth":                      true,
 		"queryservice.Query.GetSchema":                         true,
+		"queryservice.Query.VStream":                           true,
+		"queryservice.Query.VStreamRows":                       true,
+		"queryservice.Query.VStreamTables":                     true,
+		"queryservice.Query.VStreamResults":                    true,
 		"tabletmanagerservice.TabletManager.Backup":            true,
 		"tabletmanagerservice.TabletManager.RestoreFromBackup": true,
 	}
@@ -332,5 +355,32 @@ func TestTextAndJSONNames(t *testing.T) {
 		if g := strings.ReplaceAll(string(got), " ", ""); g != tc.want {
 			t.Errorf("protojson(%T) = %s, want %s", tc.msg, g, tc.want)
 		}
+	}
+}
+
+// TestBinlogSourceText reads a _vt.vreplication.source value as vtctld writes
+// it (prototext; field and enum names are part of the format).
+func TestBinlogSourceText(t *testing.T) {
+	const text = `keyspace:"commerce" shard:"0" filter:{rules:{match:"customer" ` +
+		`filter:"select * from customer where in_keyrange(customer_id, 'customer.hash', '-80')"} ` +
+		`rules:{match:"/.*" filter:"-80"}} on_ddl:EXEC_IGNORE stop_after_copy:true`
+	var bls binlogdatapb.BinlogSource
+	if err := prototext.Unmarshal([]byte(text), &bls); err != nil {
+		t.Fatal(err)
+	}
+	if bls.Keyspace != "commerce" || bls.Shard != "0" || bls.OnDdl != binlogdatapb.OnDDLAction_EXEC_IGNORE || !bls.StopAfterCopy {
+		t.Errorf("top-level fields wrong: %v", &bls)
+	}
+	rules := bls.GetFilter().GetRules()
+	if len(rules) != 2 || rules[0].Match != "customer" || rules[1].Filter != "-80" {
+		t.Fatalf("rules wrong: %v", rules)
+	}
+	out, err := prototext.Marshal(&bls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back binlogdatapb.BinlogSource
+	if err := prototext.Unmarshal(out, &back); err != nil || !proto.Equal(&back, &bls) {
+		t.Errorf("prototext round trip: %v, %v", err, &back)
 	}
 }
