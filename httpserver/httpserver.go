@@ -51,6 +51,10 @@ type Page struct {
 	LastBroadcast     time.Time
 	InFlight          int
 
+	// NotImplementedFlags are the vttablet flags given at start that tabletd accepts but
+	// does not act on (cmd/tabletd's flag inventory), as --name.
+	NotImplementedFlags []string
+
 	BuildVersion string
 	Started      time.Time
 	Now          time.Time
@@ -229,6 +233,10 @@ td:first-child{color:#555}
 <tr><td>Totals</td><td>{{.Executions}} executions, {{.Served}} callers served another's result, {{.Overflow}} past a bound ran their own, {{.Rejected}} refused</td></tr>{{end}}
 </table>
 <p><a href="/debug/consolidations">/debug/consolidations</a> · <a href="/debug/acl">/debug/acl</a> · <a href="/debug/query_rules">/debug/query_rules</a> · <a href="/debug/query_plans">/debug/query_plans</a> · <a href="/debug/query_stats">/debug/query_stats</a></p>
+
+<h2>Flags accepted, not implemented</h2>
+<table>{{range .NotImplementedFlags}}<tr><td>{{.}}</td></tr>{{else}}<tr><td>none given: every flag on the command line acts</td></tr>{{end}}
+</table>
 
 <h2>Process</h2>
 <table>

@@ -32,6 +32,10 @@ type Config struct {
 	// GRPCMaxMessageSize bounds gRPC messages both ways (vttablet default 16 MiB).
 	GRPCMaxMessageSize int
 
+	// HTTPBindAddress (--bind-address) and GRPCBindAddress (--grpc-bind-address), when set,
+	// replace BindAddress for their port, as vttablet binds the two separately.
+	HTTPBindAddress, GRPCBindAddress string
+
 	DB dbconfig.Config
 	// Topo.GlobalServerAddress empty = run an embedded single-node etcd (demo mode) in
 	// EmbeddedTopoDir and register the cell in it.
@@ -58,6 +62,11 @@ type Config struct {
 	Heartbeat HeartbeatConfig
 
 	BuildVersion string
+
+	// NotImplementedFlags are the vttablet flags given that tabletd accepts without acting
+	// on them (as --name: values are not kept, a password may be among them); /debug/status
+	// lists them.
+	NotImplementedFlags []string
 }
 
 // HeartbeatConfig configures the replication heartbeat.

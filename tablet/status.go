@@ -37,6 +37,7 @@ func (s statusSource) StatusPage() httpserver.Page {
 		TopoRegistered: registered, TopoInSync: inSync, TopoError: topoErr,
 		HealthSubscribers: st.Subscribers, LastBroadcast: st.LastBroadcast, InFlight: st.InFlight,
 		BuildVersion: t.cfg.BuildVersion, Started: t.started, Now: t.now(),
+		NotImplementedFlags: t.cfg.NotImplementedFlags,
 	}
 	if st.MySQL.Err != nil {
 		p.MySQLError = st.MySQL.Err.Error()

@@ -183,10 +183,10 @@ func (t *Tablet) Manager() *tabletmanager.Manager { return t.tm }
 
 func (t *Tablet) openListeners(context.Context) error {
 	var err error
-	if t.grpcLis, err = net.Listen("tcp", net.JoinHostPort(t.cfg.BindAddress, strconv.Itoa(t.cfg.GRPCPort))); err != nil {
+	if t.grpcLis, err = net.Listen("tcp", net.JoinHostPort(orDefault(t.cfg.GRPCBindAddress, t.cfg.BindAddress), strconv.Itoa(t.cfg.GRPCPort))); err != nil {
 		return fmt.Errorf("--grpc-port %d: %w", t.cfg.GRPCPort, err)
 	}
-	if t.httpLis, err = net.Listen("tcp", net.JoinHostPort(t.cfg.BindAddress, strconv.Itoa(t.cfg.HTTPPort))); err != nil {
+	if t.httpLis, err = net.Listen("tcp", net.JoinHostPort(orDefault(t.cfg.HTTPBindAddress, t.cfg.BindAddress), strconv.Itoa(t.cfg.HTTPPort))); err != nil {
 		_ = t.grpcLis.Close()
 		return fmt.Errorf("--port %d: %w", t.cfg.HTTPPort, err)
 	}
@@ -305,6 +305,7 @@ func (t *Tablet) openHTTP(context.Context) error {
 		"/livequeryz":           t.qs.ServeLiveQueries,
 		"/livequeryz/":          t.qs.ServeLiveQueries,
 		"/livequeryz/terminate": t.qs.ServeTerminate,
+		"/debug/vars":           t.serveVars, // tablet/dropin.go
 	}
 	srv := &http.Server{Handler: httpserver.NewHandler(statusSource{t}, t.reg, t.log, extra), ReadHeaderTimeout: 10 * time.Second}
 	lis := t.httpLis
