@@ -62,6 +62,7 @@ func TestParseServiceMap(t *testing.T) {
 type fakeTM struct {
 	SchemaRPCs
 	ReplicationRPCs
+	BackupRPCs
 }
 
 func (fakeTM) Ping(p string) string { panic("boom: " + p) }

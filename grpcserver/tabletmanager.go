@@ -12,6 +12,7 @@ import (
 type TabletManager interface {
 	SchemaRPCs
 	ReplicationRPCs
+	BackupRPCs
 	Ping(payload string) string
 	ChangeType(ctx context.Context, tt topodatapb.TabletType, semiSync bool) error
 	RefreshState(ctx context.Context) error

@@ -61,6 +61,9 @@ type Config struct {
 	// --heartbeat-on-demand-duration). Off: lag is Seconds_Behind_Master.
 	Heartbeat HeartbeatConfig
 
+	// Backup: storage, engine, restore on start (tablet/backup.go).
+	Backup BackupConfig
+
 	BuildVersion string
 
 	// NotImplementedFlags are the vttablet flags given that tabletd accepts without acting
@@ -87,6 +90,7 @@ func DefaultConfig() Config {
 		Query:              tabletserver.DefaultConfig(),
 		Manager:            tabletmanager.DefaultConfig(),
 		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
+		Backup:             DefaultBackupConfig(),
 		BuildVersion:       "dev",
 	}
 }
@@ -136,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.Topo.GlobalRoot == "" {
 		return errors.New("--topo-global-root is required (e.g. /vitess/global)")
+	}
+	if err := c.Backup.Validate(); err != nil {
+		return err
 	}
 	q := c.Query
 	q.Keyspace, q.Shard, q.Alias = c.Keyspace, c.Shard, c.Alias

@@ -57,6 +57,7 @@ type Tablet struct {
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
 	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
+	backupDeps  *tabletmanager.BackupDeps  // nil: no backup storage configured
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed
@@ -113,10 +114,12 @@ func (t *Tablet) Open(ctx context.Context) error {
 		{"query service", t.openQueryService},
 		{"table acl", t.openTableACL},
 		{"query rules", t.openQueryRules},
+		{"backup", t.openBackup},
 		{"tablet manager", t.newManager},
 		{"grpc server", t.openGRPC},
 		{"http server", t.openHTTP},
 		{"registration", t.startManager},
+		{"restore on start", t.startRestore},
 	}
 	for _, s := range steps {
 		if err := s.open(ctx); err != nil {
@@ -344,7 +347,7 @@ func (t *Tablet) newManager(context.Context) error {
 	}
 	t.onClose("schema engine", func(context.Context) { eng.Close() })
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
-		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng,
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
 			if err != nil {

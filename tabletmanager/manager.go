@@ -122,6 +122,8 @@ type Deps struct {
 	Schema *schema.Engine
 	// Registry receives the manager's metrics; nil: a private registry.
 	Registry prometheus.Registerer
+	// Backup runs Backup, RestoreFromBackup and restore on start; nil: they refuse.
+	Backup *BackupDeps
 }
 
 // Manager is the tablet manager of one tablet.
@@ -137,6 +139,7 @@ type Manager struct {
 	ensureSidecarHook func(ctx context.Context, dbName string, local bool) error
 	metrics           *metrics
 	schema            *schema.Engine // nil: no schema RPCs
+	backup            *BackupDeps    // nil: no backup storage
 
 	action sync.Mutex // serializes state-changing actions (RPCs, registration steps, sync)
 
@@ -183,7 +186,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: d.Log, openTopo: d.OpenTopo, permanent: d.Permanent,
 		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
-		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema}
+		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema, backup: d.Backup}
 	m.tablet = m.initialRecord()
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
