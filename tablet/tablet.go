@@ -57,7 +57,9 @@ type Tablet struct {
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
 	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
-	backupDeps  *tabletmanager.BackupDeps  // nil: no backup storage configured
+	hbWriter    *heartbeat.Writer          // nil without --heartbeat-enable
+	hbReader    *heartbeat.Reader
+	backupDeps  *tabletmanager.BackupDeps // nil: no backup storage configured
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed
@@ -253,7 +255,22 @@ func (t *Tablet) heartbeat(deps *tabletserver.Deps) error {
 		return fmt.Errorf("--heartbeat-*: %w", err)
 	}
 	deps.HeartbeatWriter, deps.HeartbeatReader = w, r
+	t.hbWriter, t.hbReader = w, r
 	return nil
+}
+
+// useSidecarDB points the heartbeat at the keyspace's sidecar database.
+func (t *Tablet) useSidecarDB(name string) {
+	if t.hbWriter == nil {
+		return
+	}
+	for _, err := range []error{t.hbWriter.SetSidecarDB(name), t.hbReader.SetSidecarDB(name)} {
+		if err != nil {
+			t.log.Warn("the keyspace's sidecar database name is unusable; the heartbeat keeps its default",
+				zap.String("name", name), zap.Error(err))
+			return
+		}
+	}
 }
 
 func (t *Tablet) openGRPC(context.Context) error {
@@ -348,6 +365,7 @@ func (t *Tablet) newManager(context.Context) error {
 	t.onClose("schema engine", func(context.Context) { eng.Close() })
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
 		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
+		SidecarDB: t.useSidecarDB,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
 			if err != nil {

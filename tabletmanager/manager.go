@@ -124,6 +124,9 @@ type Deps struct {
 	Registry prometheus.Registerer
 	// Backup runs Backup, RestoreFromBackup and restore on start; nil: they refuse.
 	Backup *BackupDeps
+	// SidecarDB, when set, is told the keyspace's sidecar database name once the keyspace
+	// record has been read (the heartbeat follows it).
+	SidecarDB func(name string)
 }
 
 // Manager is the tablet manager of one tablet.
@@ -137,6 +140,7 @@ type Manager struct {
 	now       func() time.Time
 
 	ensureSidecarHook func(ctx context.Context, dbName string, local bool) error
+	sidecarDBHook     func(name string)
 	metrics           *metrics
 	schema            *schema.Engine // nil: no schema RPCs
 	backup            *BackupDeps    // nil: no backup storage
@@ -186,7 +190,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: d.Log, openTopo: d.OpenTopo, permanent: d.Permanent,
 		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
-		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema, backup: d.Backup}
+		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema, backup: d.Backup, sidecarDBHook: d.SidecarDB}
 	m.tablet = m.initialRecord()
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()

@@ -143,6 +143,9 @@ func (m *Manager) register(ctx context.Context) error {
 	m.mu.Lock()
 	m.sidecarDB = sidecarDB
 	m.mu.Unlock()
+	if m.sidecarDBHook != nil {
+		m.sidecarDBHook(sidecarDB)
+	}
 	m.adoptPrimaryship(shard, old)
 	rec := m.Tablet()
 	if err := ts.RegisterTablet(ctx, rec); err != nil {

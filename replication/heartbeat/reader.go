@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -26,11 +27,12 @@ const staleFactor = 3
 
 // Reader measures replication lag from the heartbeat row. Safe for concurrent use.
 type Reader struct {
-	cfg   ReaderConfig
-	log   *zap.Logger
-	now   func() time.Time
-	query string
-	key   string
+	cfg ReaderConfig
+	log *zap.Logger
+	now func() time.Time
+	// sidecarDB is the sidecar database read from; SetSidecarDB changes it.
+	sidecarDB atomic.Pointer[string]
+	key       string
 	// period is the loop's tick and timeout bounds one read: both one Interval, as in
 	// vttablet. Tests lengthen them.
 	period, timeout time.Duration
@@ -69,7 +71,6 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 		cfg:     cfg,
 		log:     deps.Log.With(zap.String("component", "heartbeat-reader")),
 		now:     deps.Clock,
-		query:   "SELECT `ts` FROM " + sidecar.QuoteName(cfg.SidecarDB) + ".`heartbeat` WHERE `keyspaceShard` = ?",
 		key:     keyspaceShard(cfg.Keyspace, cfg.Shard),
 		period:  cfg.Interval,
 		timeout: cfg.Interval,
@@ -101,7 +102,18 @@ func NewReader(cfg ReaderConfig, deps Deps) (*Reader, error) {
 	if err := register(deps.Registry, "reader", r.reads, r.readErrors, r.lagGauge, r.knownGauge); err != nil {
 		return nil, err
 	}
+	r.sidecarDB.Store(&cfg.SidecarDB)
 	return r, nil
+}
+
+// SetSidecarDB switches to the keyspace's sidecar database (Keyspace.sidecar_db_name, known
+// once the tablet has read its keyspace record); a bad name is refused and the old one kept.
+func (r *Reader) SetSidecarDB(name string) error {
+	if err := sidecar.ValidateName(name); err != nil {
+		return err
+	}
+	r.sidecarDB.Store(&name)
+	return nil
 }
 
 // Open starts reading: one read at once (bounded by ctx and Interval), so Lag has a first
@@ -206,7 +218,8 @@ func (r *Reader) read(ctx context.Context, db *sql.DB) {
 	rctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	var ts int64
-	err := db.QueryRowContext(rctx, r.query, r.key).Scan(&ts)
+	dbName := *r.sidecarDB.Load()
+	err := db.QueryRowContext(rctx, "SELECT `ts` FROM "+sidecar.QuoteName(dbName)+".`heartbeat` WHERE `keyspaceShard` = ?", r.key).Scan(&ts)
 	if ctx.Err() != nil {
 		return // closing
 	}
@@ -215,7 +228,7 @@ func (r *Reader) read(ctx context.Context, db *sql.DB) {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		kind, failure = kindNoRow, fmt.Sprintf("no heartbeat row for %s in %s.heartbeat: the primary has not written one",
-			r.key, sidecar.QuoteName(r.cfg.SidecarDB))
+			r.key, sidecar.QuoteName(dbName))
 	case err != nil:
 		kind, failure = kindError, rpcerr.FromMySQL(err, "reading the heartbeat").Error()
 	}

@@ -22,10 +22,11 @@ const errReadOnly = 1290
 
 // Writer writes the primary's heartbeat. Safe for concurrent use.
 type Writer struct {
-	cfg    WriterConfig
-	log    *zap.Logger
-	now    func() time.Time
-	upsert string
+	cfg WriterConfig
+	log *zap.Logger
+	now func() time.Time
+	// sidecarDB is the sidecar database written to; SetSidecarDB changes it.
+	sidecarDB atomic.Pointer[string]
 	// period is the loop's tick; timeout bounds one write. Both are one Interval, as in
 	// vttablet, so a write blocked on a lock or a semi-sync wait does not hold up the next one
 	// for long. Tests lengthen them.
@@ -68,11 +69,9 @@ func NewWriter(cfg WriterConfig, deps Deps) (*Writer, error) {
 	deps = deps.withDefaults()
 	labels := constLabels(deps, cfg.Keyspace, cfg.Shard)
 	w := &Writer{
-		cfg: cfg,
-		log: deps.Log.With(zap.String("component", "heartbeat-writer")),
-		now: deps.Clock,
-		upsert: "INSERT INTO " + sidecar.QuoteName(cfg.SidecarDB) + ".`heartbeat` (`ts`, `tabletUid`, `keyspaceShard`) " +
-			"VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `ts` = VALUES(`ts`), `tabletUid` = VALUES(`tabletUid`)",
+		cfg:     cfg,
+		log:     deps.Log.With(zap.String("component", "heartbeat-writer")),
+		now:     deps.Clock,
 		period:  cfg.Interval,
 		timeout: cfg.Interval,
 		openDB:  openDB,
@@ -89,7 +88,18 @@ func NewWriter(cfg WriterConfig, deps Deps) (*Writer, error) {
 	if err := register(deps.Registry, "writer", w.writes, w.writeErrors); err != nil {
 		return nil, err
 	}
+	w.sidecarDB.Store(&cfg.SidecarDB)
 	return w, nil
+}
+
+// SetSidecarDB switches to the keyspace's sidecar database (Keyspace.sidecar_db_name, known
+// once the tablet has read its keyspace record); a bad name is refused and the old one kept.
+func (w *Writer) SetSidecarDB(name string) error {
+	if err := sidecar.ValidateName(name); err != nil {
+		return err
+	}
+	w.sidecarDB.Store(&name)
+	return nil
 }
 
 // openDB opens a one-connection handle; the driver dials lazily.
@@ -210,7 +220,9 @@ func (w *Writer) tick(ctx context.Context, db *sql.DB) {
 func (w *Writer) write(ctx context.Context, db *sql.DB) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	_, err := db.ExecContext(ctx, w.upsert, w.now().UnixNano(), w.cfg.TabletUID, keyspaceShard(w.cfg.Keyspace, w.cfg.Shard))
+	upsert := "INSERT INTO " + sidecar.QuoteName(*w.sidecarDB.Load()) + ".`heartbeat` (`ts`, `tabletUid`, `keyspaceShard`) " +
+		"VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `ts` = VALUES(`ts`), `tabletUid` = VALUES(`tabletUid`)"
+	_, err := db.ExecContext(ctx, upsert, w.now().UnixNano(), w.cfg.TabletUID, keyspaceShard(w.cfg.Keyspace, w.cfg.Shard))
 	return err
 }
 
