@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"mysqlconn", "pool", "acl", "topo", "topo/localetcd", "replication", "sidecar",
 		"tabletserver/plan", "tabletserver/health", "httpserver", "backup/storage", "backup/mysqlctl"},
 	{"replication/heartbeat", "tabletserver/rules", "tabletserver/consolidator"},
-	{"tabletserver", "tabletmanager/schema", "vreplication", "backup"},
+	{"tabletserver", "tabletmanager/schema", "vreplication", "vreplication/engine", "backup"},
 	{"tabletmanager"},
 	{"grpcserver"},
 	{"tablet"},

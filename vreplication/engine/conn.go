@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tabletd/tabletd/mysqlconn"
+	"github.com/tabletd/tabletd/proto/querypb"
+	"github.com/tabletd/tabletd/proto/vtrpcpb"
+	"github.com/tabletd/tabletd/rpcerr"
+)
+
+// streamSession is what every stream connection sets first, as vttablet's vreplication does
+// (controller.go setDBClientSettings): timestamps travel as UTC text, values are bytes that
+// are never re-encoded (names binary), a 0 in an AUTO_INCREMENT column stays 0, and foreign
+// keys are not checked (the source checked them; the copy and the player write tables in
+// an order that need not satisfy them).
+var streamSession = []string{
+	"set @@session.time_zone = '+00:00'",
+	"set names 'binary'",
+	"set @@session.sql_mode = CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
+	"set @@session.foreign_key_checks = 0",
+}
+
+// dbConn is one MySQL connection of a stream or of Exec. It reconnects by itself between
+// transactions; a connection lost inside a transaction fails the transaction.
+type dbConn struct {
+	cfg   mysqlconn.Config
+	setup []string
+	c     *mysqlconn.Conn
+	inTx  bool
+}
+
+func newConn(cfg mysqlconn.Config, setup ...string) *dbConn {
+	return &dbConn{cfg: cfg, setup: setup}
+}
+
+// errTxLost is returned when the connection broke inside a transaction: its writes are gone.
+var errTxLost = rpcerr.New(vtrpcpb.Code_UNAVAILABLE, "lost the MySQL connection inside a transaction")
+
+func (d *dbConn) ensure(ctx context.Context) error {
+	if d.c != nil && !d.c.IsClosed() {
+		return nil
+	}
+	if d.inTx {
+		d.inTx = false
+		return errTxLost
+	}
+	c, err := mysqlconn.Connect(ctx, d.cfg)
+	if err != nil {
+		return mysqlError(err, "cannot connect to MySQL as "+d.cfg.User)
+	}
+	for _, s := range d.setup {
+		if _, err := c.Execute(ctx, s, 0, mysqlconn.FieldsNone); err != nil {
+			_ = c.Close()
+			return mysqlError(err, s)
+		}
+	}
+	d.c = c
+	return nil
+}
+
+// exec runs one statement; results carry names and types.
+func (d *dbConn) exec(ctx context.Context, sql string) (*querypb.QueryResult, error) {
+	if err := d.ensure(ctx); err != nil {
+		return nil, err
+	}
+	qr, err := d.c.Execute(ctx, sql, 0, mysqlconn.FieldsTypeAndName)
+	if err != nil {
+		if d.c.IsClosed() && d.inTx {
+			d.inTx = false
+			return nil, rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, mysqlError(err, ""), "lost the MySQL connection inside a transaction")
+		}
+		return nil, mysqlError(err, "")
+	}
+	return qr, nil
+}
+
+// execAll runs statements in order, stopping at the first error.
+func (d *dbConn) execAll(ctx context.Context, sqls ...string) error {
+	for _, s := range sqls {
+		if _, err := d.exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *dbConn) begin(ctx context.Context) error {
+	if d.inTx {
+		return nil
+	}
+	if _, err := d.exec(ctx, "begin"); err != nil {
+		return err
+	}
+	d.inTx = true
+	return nil
+}
+
+func (d *dbConn) commit(ctx context.Context) error {
+	if !d.inTx {
+		return nil
+	}
+	_, err := d.exec(ctx, "commit")
+	d.inTx = false
+	return err
+}
+
+// rollback ends a transaction, if any; a failure closes the connection (its state is unknown).
+func (d *dbConn) rollback() {
+	if !d.inTx {
+		return
+	}
+	d.inTx = false
+	if d.c == nil || d.c.IsClosed() {
+		return
+	}
+	if _, err := d.c.Execute(context.Background(), "rollback", 0, mysqlconn.FieldsNone); err != nil {
+		_ = d.c.Close()
+	}
+}
+
+func (d *dbConn) close() {
+	d.inTx = false
+	if d.c != nil {
+		_ = d.c.Close()
+		d.c = nil
+	}
+}
+
+// mysqlError gives a MySQL error its vtrpc code and keeps the errno in its text.
+func mysqlError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var re *rpcerr.Error
+	if errors.As(err, &re) {
+		return err
+	}
+	if _, _, ok := rpcerr.Errno(err); ok {
+		return rpcerr.FromMySQL(err, what)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return rpcerr.Wrap(rpcerr.Code(err), err, "%s", what)
+	}
+	return rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, err, "%s", what)
+}
+
+// errno is the MySQL error number carried by err, 0 when none.
+func errno(err error) uint16 {
+	n, _, _ := rpcerr.Errno(err)
+	return n
+}
