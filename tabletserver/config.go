@@ -42,6 +42,7 @@ type Config struct {
 type QueryConfig struct {
 	PoolSize         int           // --queryserver-config-pool-size
 	StreamPoolSize   int           // --queryserver-config-stream-pool-size
+	ReaderPoolSize   int           // snapshot readers of VStreamRows/VStreamTables/VStreamResults (filtered user; tabletd's own)
 	TxCap            int           // --queryserver-config-transaction-cap
 	QueryPoolTimeout time.Duration // --queryserver-config-query-pool-timeout (0: the query's own deadline)
 	TxPoolTimeout    time.Duration // --queryserver-config-txpool-timeout
@@ -77,7 +78,7 @@ type ConsolidatorConfig struct {
 // DefaultQueryConfig returns vttablet's defaults.
 func DefaultQueryConfig() QueryConfig {
 	return QueryConfig{
-		PoolSize: 16, StreamPoolSize: 200, TxCap: 20, TxPoolTimeout: time.Second,
+		PoolSize: 16, StreamPoolSize: 200, ReaderPoolSize: 32, TxCap: 20, TxPoolTimeout: time.Second,
 		IdleTimeout: 30 * time.Minute, QueryTimeout: 30 * time.Second, TxTimeout: 30 * time.Second,
 		OLAPTxTimeout: 30 * time.Second, KillTimeout: time.Second, MaxResultSize: 10000,
 		StreamBufferSize: 32 * 1024, PlanCacheSize: 5000,
@@ -92,6 +93,8 @@ func (q QueryConfig) Validate() error {
 		return fmt.Errorf("--queryserver-config-pool-size must be > 0 (got %d)", q.PoolSize)
 	case q.StreamPoolSize <= 0:
 		return fmt.Errorf("--queryserver-config-stream-pool-size must be > 0 (got %d)", q.StreamPoolSize)
+	case q.ReaderPoolSize <= 0:
+		return fmt.Errorf("snapshot reader pool size must be > 0 (got %d)", q.ReaderPoolSize)
 	case q.TxCap <= 0:
 		return fmt.Errorf("--queryserver-config-transaction-cap must be > 0 (got %d)", q.TxCap)
 	case q.QueryPoolTimeout < 0 || q.TxPoolTimeout <= 0:

@@ -42,14 +42,14 @@ func newConsolidator(cfg ConsolidatorConfig, reg prometheus.Registerer, labels p
 // consolidate decides whether this read may share another caller's execution: only plain
 // reads outside transactions, by tablet type (off on PRIMARY unless --enable-consolidator),
 // overridden per request by ExecuteOptions.consolidator or /*vt+ CONSOLIDATOR=… */.
-func (s *Server) consolidate(r *request, tt topodatapb.TabletType) (bool, error) {
+func (e *executor) consolidate(r *request, tt topodatapb.TabletType) (bool, error) {
 	switch r.plan.Type {
 	case plan.Select, plan.SelectNoLimit, plan.SelectImpossible:
 	default:
 		return false, nil
 	}
-	onPrimary, onReplica := s.cfg.Query.Consolidator.OnPrimary, s.cfg.Query.Consolidator.OnReplicas
-	mode := r.options.GetConsolidator()
+	onPrimary, onReplica := e.cfg.Consolidator.OnPrimary, e.cfg.Consolidator.OnReplicas
+	mode := r.Options.GetConsolidator()
 	if v, ok := r.plan.Directives["CONSOLIDATOR"]; ok {
 		switch strings.ToLower(v) {
 		case "enabled":
@@ -80,20 +80,20 @@ func (s *Server) consolidate(r *request, tt topodatapb.TabletType) (bool, error)
 // executeRead runs a non-transactional read, sharing one execution among identical concurrent
 // ones when consolidation applies. The key is the final SQL and the field detail asked for,
 // so callers only ever share a result they would have got themselves.
-func (s *Server) executeRead(ctx context.Context, r *request, tt topodatapb.TabletType) (*querypb.QueryResult, error) {
-	ok, err := s.consolidate(r, tt)
+func (e *executor) executeRead(ctx context.Context, r *request, tt topodatapb.TabletType) (*querypb.QueryResult, error) {
+	ok, err := e.consolidate(r, tt)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		res, err := s.eng.executeNoTx(ctx, r)
-		s.renameDatabase(res, r)
+		res, err := e.executeNoTx(ctx, r)
+		e.renameDatabase(res, r)
 		return res, err
 	}
 	key := string(rune('0'+r.fields)) + r.final
-	res, _, err := s.cons.Do(ctx, key, func() (*querypb.QueryResult, error) {
-		res, err := s.eng.executeNoTx(ctx, r)
-		s.renameDatabase(res, r) // before sharing: a shared result is read-only
+	res, _, err := e.cons.Do(ctx, key, func() (*querypb.QueryResult, error) {
+		res, err := e.executeNoTx(ctx, r)
+		e.renameDatabase(res, r) // before sharing: a shared result is read-only
 		return res, err
 	})
 	return res, err
@@ -103,7 +103,7 @@ func (s *Server) executeRead(ctx context.Context, r *request, tt topodatapb.Tabl
 // "count: query" lines, most recent first.
 func (s *Server) ServeConsolidations(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	recent := s.cons.Recent()
+	recent := s.exec.cons.Recent()
 	fmt.Fprintf(w, "Length: %d\n", len(recent))
 	for _, e := range recent {
 		fmt.Fprintf(w, "%d: %s\n", e.Count, e.Key[1:])
@@ -112,5 +112,5 @@ func (s *Server) ServeConsolidations(w http.ResponseWriter, _ *http.Request) {
 
 // ConsolidatorStatus is the consolidator's configuration and counters, for /debug/status.
 func (s *Server) ConsolidatorStatus() (ConsolidatorConfig, consolidator.Stats) {
-	return s.cfg.Query.Consolidator, s.cons.Stats()
+	return s.cfg.Query.Consolidator, s.exec.cons.Stats()
 }

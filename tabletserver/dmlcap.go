@@ -21,7 +21,7 @@ import (
 const dmlSavepoint = "tabletd_max_dml_rows"
 
 // capsDML reports whether r is a DML the cap applies to.
-func (e *engine) capsDML(r *request) bool {
+func (e *executor) capsDML(r *request) bool {
 	return e.cfg.MaxDMLRows > 0 && r.plan != nil && r.plan.IsDML
 }
 
@@ -29,7 +29,7 @@ func (e *engine) capsDML(r *request) bool {
 // holds the caller's open transaction (a savepoint is used); otherwise the statement gets a
 // transaction of its own. killed has run's meaning; it is also set when the connection is
 // left in an unknown transaction state, so it is never reused.
-func (e *engine) runDML(ctx context.Context, c *mysqlconn.Conn, r *request, maxRows int, inTx bool) (*querypb.QueryResult, bool, error) {
+func (e *executor) runDML(ctx context.Context, c *mysqlconn.Conn, r *request, maxRows int, inTx bool) (*querypb.QueryResult, bool, error) {
 	if !e.capsDML(r) {
 		return e.run(ctx, c, r, maxRows)
 	}
@@ -60,7 +60,7 @@ func (e *engine) runDML(ctx context.Context, c *mysqlconn.Conn, r *request, maxR
 		e.dmlCapped.Inc()
 		return nil, false, rpcerr.New(vtrpcpb.Code_ABORTED,
 			"caller id: %s: DML affected %d rows, more than --queryserver-config-max-dml-rows (%d): the statement was rolled back",
-			r.caller, res.RowsAffected, e.cfg.MaxDMLRows)
+			r.Caller, res.RowsAffected, e.cfg.MaxDMLRows)
 	}
 	if done != "" {
 		if _, _, cerr := e.run(ctx, c, e.internal(r, done), 0); cerr != nil {
@@ -71,6 +71,6 @@ func (e *engine) runDML(ctx context.Context, c *mysqlconn.Conn, r *request, maxR
 }
 
 // internal is a statement tabletd itself runs on r's behalf.
-func (e *engine) internal(r *request, sql string) *request {
-	return &request{caller: r.caller, sql: sql, final: sql, fields: mysqlconn.FieldsNone}
+func (e *executor) internal(r *request, sql string) *request {
+	return internalRequest(r.Caller, sql)
 }

@@ -22,6 +22,7 @@ type liveQuery struct {
 	connID     uint32 // MySQL connection (thread) id: what /livequeryz/terminate kills
 	streaming  bool
 	inTx       bool // a transaction was open on the connection when the statement was sent
+	reader     bool // a snapshot reader's statement (not ended by state transitions)
 	terminated bool // /livequeryz/terminate issued (or is issuing) a KILL for this statement
 	caller     string
 	sql        string // as received; truncated only when shown
@@ -127,8 +128,8 @@ func wantsJSON(r *http.Request) bool {
 // ServeLiveQueries answers /livequeryz: the statements running in MySQL, oldest first, as an
 // HTML table with a kill button per row, or as JSON (?format=json or Accept: application/json).
 func (s *Server) ServeLiveQueries(w http.ResponseWriter, r *http.Request) {
-	now := s.eng.now()
-	running := s.eng.live.list()
+	now := s.exec.now()
+	running := s.exec.live.list()
 	out := make([]liveQueryJSON, 0, len(running))
 	for _, q := range running {
 		out = append(out, liveQueryJSON{ConnID: q.connID, Caller: q.caller, Start: q.start.Format(time.RFC3339Nano),
@@ -165,12 +166,12 @@ func (s *Server) ServeTerminate(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("parameter connID: want the MySQL connection id of a running query (as listed in /livequeryz), got %q", raw))
 		return
 	}
-	if !s.eng.live.terminate(uint32(id)) {
+	if !s.exec.live.terminate(uint32(id)) {
 		terminateError(w, asJSON, http.StatusNotFound, fmt.Sprintf("no running query on connection %d (it may have finished)", id))
 		return
 	}
 	s.log.Info("livequeryz: killing a running query", zap.Uint32("connection", uint32(id)), zap.String("remote", r.RemoteAddr))
-	if err := s.eng.kill(uint32(id), "livequeryz"); err != nil {
+	if err := s.exec.kill(uint32(id), "livequeryz"); err != nil {
 		terminateError(w, asJSON, http.StatusServiceUnavailable, fmt.Sprintf("killing connection %d: %v", id, err))
 		return
 	}
@@ -213,17 +214,21 @@ td.sql{font-family:monospace;white-space:pre-wrap;max-width:80em}
 
 // register lists r as running on c, right before it is sent; the caller removes it with
 // e.live.remove(c.ID()) once the statement returned.
-func (e *engine) register(c *mysqlconn.Conn, r *request, streaming bool) {
+func (e *executor) register(c *mysqlconn.Conn, r *request, streaming bool) {
 	e.live.add(liveQuery{connID: c.ID(), streaming: streaming, inTx: c.LastStatusFlags()&mysqlconn.StatusInTrans != 0,
-		caller: r.caller, sql: r.sql, start: e.now()})
+		reader: r.reader, caller: r.Caller, sql: r.SQL, start: e.now()})
 }
 
 // terminateAll kills every statement registered as running (a state transition ends the old
-// state's work); each caller gets CANCELED and its connection is discarded. It returns how
-// many KILLs were sent.
-func (e *engine) terminateAll(reason string) int {
+// state's work) but the snapshot readers', which only read and outlive transitions as in
+// vttablet; each caller gets CANCELED and its connection is discarded. It returns how many
+// KILLs were sent.
+func (e *executor) terminateAll(reason string) int {
 	n := 0
 	for _, q := range e.live.list() {
+		if q.reader {
+			continue
+		}
 		if e.live.terminate(q.connID) && e.kill(q.connID, reason) == nil {
 			n++
 		}

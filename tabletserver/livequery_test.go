@@ -79,9 +79,9 @@ func TestLiveQueriesRegistry(t *testing.T) {
 func TestLiveQueriesHTTP(t *testing.T) {
 	s := newTestServer(t, &fakeProber{})
 	now := time.Date(2024, 5, 1, 12, 0, 10, 0, time.UTC)
-	s.eng.now = func() time.Time { return now }
-	s.eng.live.add(liveQuery{connID: 12, caller: "alice", sql: "select '<script>x</script>' from t", start: now.Add(-4 * time.Second)})
-	s.eng.live.add(liveQuery{connID: 11, caller: "bob", sql: "select " + strings.Repeat("x", 3000), start: now.Add(-9 * time.Second),
+	s.exec.now = func() time.Time { return now }
+	s.exec.live.add(liveQuery{connID: 12, caller: "alice", sql: "select '<script>x</script>' from t", start: now.Add(-4 * time.Second)})
+	s.exec.live.add(liveQuery{connID: 11, caller: "bob", sql: "select " + strings.Repeat("x", 3000), start: now.Add(-9 * time.Second),
 		streaming: true})
 	serve := func(h http.HandlerFunc, method, target string, hdr ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, target, nil)
@@ -129,7 +129,7 @@ func TestLiveQueriesHTTP(t *testing.T) {
 			t.Errorf("%s %s: %d %q, want %d with %q", tc.method, tc.target, rec.Code, rec.Body, tc.code, tc.body)
 		}
 	}
-	if t11, t12 := s.eng.live.remove(11), s.eng.live.remove(12); t11 || t12 {
+	if t11, t12 := s.exec.live.remove(11), s.exec.live.remove(12); t11 || t12 {
 		t.Error("a refused terminate marked a query")
 	}
 }

@@ -21,11 +21,11 @@ func (s *Server) GetSchema(ctx context.Context, target *querypb.Target, kind que
 	if err := s.VerifyTarget(target); err != nil {
 		return err
 	}
-	ctx, cancel := s.queryContext(ctx, nil)
+	ctx, cancel := s.exec.queryContext(ctx, nil)
 	defer cancel()
-	pc, err := s.eng.dba.Get(ctx, nil)
+	pc, err := s.exec.dba.Get(ctx, nil)
 	if err != nil {
-		return poolError(err, s.eng.dba)
+		return poolError(err, s.exec.dba)
 	}
 	defer func() {
 		if pc.Conn().IsClosed() {

@@ -16,7 +16,6 @@ import (
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
 	"github.com/tabletd/tabletd/rpcerr"
-	"github.com/tabletd/tabletd/tabletserver/consolidator"
 	"github.com/tabletd/tabletd/tabletserver/health"
 )
 
@@ -102,11 +101,8 @@ type Server struct {
 	bc      *health.Broadcaster
 	metrics *metrics
 	kick    chan struct{}
-	eng     *engine
-	acl     *tableACL
-	rules   queryRules
-	stats   queryStats
-	cons    *consolidator.Consolidator[*querypb.QueryResult]
+	exec    *executor
+	stats   queryStats // per-statement counters; the executor records into it
 
 	termChecks chan struct{} // see TermChecks
 
@@ -174,14 +170,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.metrics = m
 	labels := prometheus.Labels{"keyspace": cfg.Keyspace, "shard": cfg.Shard}
-	if s.eng, err = newEngine(cfg.Query, cfg.Connectors, d, labels); err != nil {
-		return nil, err
-	}
-	if s.acl, err = newTableACL(cfg.ACL, cfg.DBName, d.Registry, labels); err != nil {
-		return nil, err
-	}
 	s.stats.maxEntries = cfg.Query.PlanCacheSize
-	if s.cons, err = newConsolidator(cfg.Query.Consolidator, d.Registry, labels); err != nil {
+	if s.exec, err = newExecutor(cfg, d, labels, &s.stats); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -196,7 +186,7 @@ func (s *Server) Open() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.loopCancel, s.loopDone = cancel, make(chan struct{})
-	s.eng.tx.open()
+	s.exec.tx.open()
 	go s.loop(ctx, s.loopDone)
 }
 
@@ -214,7 +204,7 @@ func (s *Server) Close() {
 	s.transition.Lock()
 	s.comps.closeAll()
 	s.transition.Unlock()
-	s.closeEngine.Do(s.eng.close)
+	s.closeEngine.Do(s.exec.close)
 }
 
 // RunHealthCheck probes MySQL and broadcasts now instead of at the next tick.
@@ -330,7 +320,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	// Open transactions get the rest of the grace period to commit or roll back (those
 	// calls are still admitted); Close rolls back what is left.
-	s.eng.tx.waitEmpty(ctx)
+	s.exec.tx.waitEmpty(ctx)
 	return ctx.Err()
 }
 

@@ -11,7 +11,7 @@ import (
 // stream runs r on c, sending the result in batches; if ctx ends first (the client went away
 // or its deadline passed) the statement is killed. killed means the connection must not be
 // reused. Like run, it lists the statement in /livequeryz while it runs.
-func (e *engine) stream(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error) (killed bool, err error) {
+func (e *executor) stream(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error) (killed bool, err error) {
 	var sendErr error
 	e.register(c, r, true)
 	err = c.Stream(ctx, r.final, r.fields, e.cfg.StreamBufferSize, func(qr *querypb.QueryResult) error {
@@ -30,14 +30,14 @@ func (e *engine) stream(ctx context.Context, c *mysqlconn.Conn, r *request, send
 	case killed || ctx.Err() != nil:
 		return true, interrupted(ctx, r)
 	}
-	return killed, mysqlError(err, r.caller, r.sql, bindNames(r.bindVars))
+	return killed, mysqlError(err, r.Caller, r.SQL, bindNames(r.BindVars))
 }
 
 // streamNoTx streams on a stream-pool connection.
-func (e *engine) streamNoTx(ctx context.Context, r *request, send func(*querypb.QueryResult) error) error {
+func (e *executor) streamNoTx(ctx context.Context, r *request, send func(*querypb.QueryResult) error) error {
 	p := e.streams
 	if class(r.plan.Type) != classRead {
-		p = e.tx.poolFor(r.options) // a write or session statement: same rules as Execute
+		p = e.tx.poolFor(r.Options) // a write or session statement: same rules as Execute
 	}
 	pc, err := p.Get(ctx, nil)
 	if err != nil {
@@ -68,7 +68,7 @@ func (t *txEngine) streamRequest(ctx context.Context, s *stateful, r *request, s
 
 // streamOrCapDML streams r, except a DML under --queryserver-config-max-dml-rows (vtgate
 // streams DML in OLAP mode): that runs through the cap and its one result is sent.
-func (e *engine) streamOrCapDML(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error, inTx bool) (bool, error) {
+func (e *executor) streamOrCapDML(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error, inTx bool) (bool, error) {
 	if !e.capsDML(r) {
 		return e.stream(ctx, c, r, send)
 	}

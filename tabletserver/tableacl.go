@@ -90,7 +90,7 @@ func newTableACL(cfg ACLConfig, db string, reg prometheus.Registerer, labels pro
 }
 
 // SetTableACL installs a (re)loaded ACL; nil turns checking off.
-func (s *Server) SetTableACL(a *acl.ACL) { s.acl.current.Store(a) }
+func (s *Server) SetTableACL(a *acl.ACL) { s.exec.acl.current.Store(a) }
 
 var planRoles = map[plan.Role]acl.Role{plan.Reader: acl.Reader, plan.Writer: acl.Writer, plan.Admin: acl.Admin}
 
@@ -132,6 +132,20 @@ func (t *tableACL) check(p *plan.Plan, user string, groups []string) error {
 		}
 	}
 	return nil
+}
+
+// checkRead enforces the ACL's reader role on tables of the tablet's own database for a
+// streaming reader (VStream's binlog events carry no statement to plan): the same rules as
+// check, with the refusal naming a Select.
+func (t *tableACL) checkRead(tables []string, user string, groups []string) error {
+	if t.current.Load() == nil {
+		return nil
+	}
+	p := &plan.Plan{Type: plan.Select, TablesComplete: true}
+	for _, name := range tables {
+		p.Tables = append(p.Tables, plan.TableRef{Name: name, Role: plan.Reader})
+	}
+	return t.check(p, user, groups)
 }
 
 // aclName is the name a table is checked under: its bare name in the tablet's own database
@@ -193,22 +207,22 @@ func (q *queryRules) set(file, denied *rules.Rules, setFile, setDenied bool) {
 }
 
 // SetQueryRules installs the rules of the custom rules file (nil: none).
-func (s *Server) SetQueryRules(r *rules.Rules) { s.rules.set(r, nil, true, false) }
+func (s *Server) SetQueryRules(r *rules.Rules) { s.exec.rules.set(r, nil, true, false) }
 
 // SetDeniedTables installs the denied-tables rule built from the shard's tablet controls
 // (MoveTables cut-over); vtgate buffers on its "disallowed due to rule" error.
 func (s *Server) SetDeniedTables(tables []string) {
-	s.rules.set(nil, rules.New(rules.DeniedTables(tables)), false, true)
+	s.exec.rules.set(nil, rules.New(rules.DeniedTables(tables)), false, true)
 }
 
 // checkRules returns the error of the first rule the statement matches. Rules match DDL too,
 // and User is the immediate caller.
-func (s *Server) checkRules(c *Call, r *request) error {
-	rs := s.rules.combined.Load()
+func (e *executor) checkRules(r *request) error {
+	rs := e.rules.combined.Load()
 	if rs.Len() == 0 {
 		return nil
 	}
-	rule, ok := rs.Match(rules.Query{Plan: r.plan, SQL: c.SQL, BindVars: c.BindVars, User: c.Caller})
+	rule, ok := rs.Match(rules.Query{Plan: r.plan, SQL: r.SQL, BindVars: r.BindVars, User: r.Caller})
 	if !ok {
 		return nil
 	}

@@ -105,17 +105,17 @@ func (s *Server) drain(ctx context.Context, reason string) {
 	s.mu.Unlock()
 	s.update(true) // refuse new requests and tell vtgate at once
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownGracePeriod)
-	s.waitQuiet(gctx, func() bool { return s.inflight.Load() == 0 && s.eng.tx.count() == 0 })
+	s.waitQuiet(gctx, func() bool { return s.inflight.Load() == 0 && s.exec.tx.count() == 0 })
 	cancel()
-	left := s.eng.tx.count()
-	s.eng.tx.shutdown("rolled back: " + reason)
-	killed := s.eng.terminateAll("state transition")
+	left := s.exec.tx.count()
+	s.exec.tx.shutdown("rolled back: " + reason)
+	killed := s.exec.terminateAll("state transition")
 	// Killed statements return at once; bound the wait anyway (a hung MySQL must not hang
 	// the transition: its requests then fail on their own deadlines).
 	kctx, kcancel := context.WithTimeout(ctx, 2*s.cfg.Query.KillTimeout)
 	s.waitQuiet(kctx, func() bool { return s.inflight.Load() == 0 })
 	kcancel()
-	s.eng.tx.open()
+	s.exec.tx.open()
 	s.mu.Lock()
 	s.draining = false
 	s.mu.Unlock()

@@ -42,7 +42,7 @@ type ended struct {
 // killer that ends the ones that outlive their timeout.
 type txEngine struct {
 	cfg      QueryConfig
-	e        *engine
+	e        *executor
 	log      *zap.Logger
 	now      func() time.Time
 	txPool   *dbPool
@@ -61,7 +61,7 @@ type txEngine struct {
 
 const maxEnded = 1000
 
-func newTxEngine(cfg QueryConfig, txPool, foundRows *dbPool, e *engine, d Deps) *txEngine {
+func newTxEngine(cfg QueryConfig, txPool, foundRows *dbPool, e *executor, d Deps) *txEngine {
 	t := &txEngine{cfg: cfg, e: e, log: d.Log, now: d.Clock, txPool: txPool, foundRow: foundRows,
 		active: map[int64]*stateful{}, endedIDs: map[int64]ended{}, closed: true}
 	// Seeded with the start time like vttablet, so IDs from before a restart are not reused.
@@ -205,7 +205,7 @@ func (t *txEngine) renewID(s *stateful, reason string) int64 {
 // exec runs a statement on a locked stateful connection; the query's deadline is capped by
 // the transaction's remaining time. A killed or broken connection ends the transaction.
 func (t *txEngine) exec(ctx context.Context, s *stateful, sql string, maxRows int) (*querypb.QueryResult, error) {
-	return t.execRequest(ctx, s, &request{sql: sql, final: sql, fields: mysqlconn.FieldsNone}, maxRows)
+	return t.execRequest(ctx, s, internalRequest("", sql), maxRows)
 }
 
 func (t *txEngine) execRequest(ctx context.Context, s *stateful, r *request, maxRows int) (*querypb.QueryResult, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
 	"github.com/tabletd/tabletd/rpcerr"
+	"github.com/tabletd/tabletd/tabletserver/consolidator"
 	"github.com/tabletd/tabletd/tabletserver/plan"
 )
 
@@ -31,24 +32,46 @@ type pooled = pool.Pooled[*mysqlconn.Conn]
 // its database configuration; tests may point it anywhere.
 type Connectors struct {
 	App mysqlconn.Config // query, stream and transaction pools
-	Dba mysqlconn.Config // KILL and schema reads
+	Dba mysqlconn.Config // KILL, schema reads, the brief table locks of snapshots
+	// Filtered is the VReplication user (--db-filtered-user): the snapshot readers of
+	// VStreamRows, VStreamTables and VStreamResults. Unset (no user): Dba.
+	Filtered mysqlconn.Config
 }
 
-// engine executes queries: it owns the connection pools, the plan cache and the
-// transaction engine. It is created with the Server and opened by Open.
-type engine struct {
-	cfg     QueryConfig
-	log     *zap.Logger
-	now     func() time.Time
-	plans   *plan.Cache
-	builder *plan.Builder
+// executor is the one path from a statement to MySQL. Every statement the query service runs
+// — Execute, StreamExecute, the Begin*/Reserve* variants, and the snapshot readers of the
+// VReplication source and VDiff (reader.go) — goes through it:
+//
+//	prepare:    the cached plan, the table ACL on every table, the query rules, the
+//	            statement limits, bind-variable substitution (exec.go)
+//	connection: a pool chosen by the statement's class, or the stateful connection of a
+//	            transaction or reservation (tx.go), or a snapshot reader's
+//	MySQL:      run or stream with kill on context end, /livequeryz, the DML row cap
+//	            (exec.go, stream.go, dmlcap.go); consolidation of identical reads
+//	            (consolidate.go); result renaming, size warnings and statistics
+//
+// The Server in front of it only admits requests (serving state, target) and keeps the
+// transaction and reserved-connection IDs of the wire protocol (rpc.go).
+type executor struct {
+	cfg      QueryConfig
+	log      *zap.Logger
+	now      func() time.Time
+	dbName   string // the MySQL database served
+	keyspace string // shown instead of dbName in result metadata
+	plans    *plan.Cache
+	builder  *plan.Builder
 	// maxLimit is the #maxLimit bind variable: max rows + 1, so one row too many is enough
 	// to know the limit was exceeded without reading a huge result.
 	maxLimit *querypb.BindVariable
 	conns    *dbPool // non-transactional reads
 	streams  *dbPool // StreamExecute outside transactions
-	dba      *dbPool // KILL, GetSchema
+	dba      *dbPool // KILL, GetSchema, snapshot locks
+	readers  *dbPool // snapshot readers (filtered user)
 	tx       *txEngine
+	acl      *tableACL
+	rules    queryRules
+	cons     *consolidator.Consolidator[*querypb.QueryResult]
+	stats    *queryStats // the Server's, for /debug/query_stats
 	kills    *prometheus.CounterVec
 	// largeResults counts results above --queryserver-config-warn-result-size.
 	largeResults prometheus.Counter
@@ -60,14 +83,16 @@ type engine struct {
 	live liveQueries
 }
 
-func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Labels) (*engine, error) {
-	e := &engine{cfg: cfg, log: d.Log, now: d.Clock, plans: plan.NewCache(cfg.PlanCacheSize), builder: plan.NewBuilder(),
-		maxLimit: &querypb.BindVariable{Type: querypb.Type_INT64, Value: []byte(strconv.Itoa(cfg.MaxResultSize + 1))}}
+func newExecutor(cfg Config, d Deps, labels prometheus.Labels, stats *queryStats) (*executor, error) {
+	qc, conn := cfg.Query, cfg.Connectors
+	e := &executor{cfg: qc, log: d.Log, now: d.Clock, dbName: cfg.DBName, keyspace: cfg.Keyspace, stats: stats,
+		plans: plan.NewCache(qc.PlanCacheSize), builder: plan.NewBuilder(),
+		maxLimit: &querypb.BindVariable{Type: querypb.Type_INT64, Value: []byte(strconv.Itoa(qc.MaxResultSize + 1))}}
 	e.bufPool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	mk := func(name string, size int, wait time.Duration, c mysqlconn.Config) (*dbPool, error) {
 		return pool.New[*mysqlconn.Conn](pool.Config{
-			Name: name, Capacity: size, WaitTimeout: wait, MaxWaiters: cfg.MaxWaiters,
-			IdleTimeout: cfg.IdleTimeout, MaxLifetime: cfg.MaxLifetime,
+			Name: name, Capacity: size, WaitTimeout: wait, MaxWaiters: qc.MaxWaiters,
+			IdleTimeout: qc.IdleTimeout, MaxLifetime: qc.MaxLifetime,
 		}, func(ctx context.Context) (*mysqlconn.Conn, error) {
 			conn, err := mysqlconn.Connect(ctx, c)
 			if err == nil && name != "DbaPool" {
@@ -78,25 +103,46 @@ func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Label
 			pool.Deps{Log: d.Log, Registry: d.Registry, Clock: d.Clock, Labels: labels})
 	}
 	var err error
-	if e.conns, err = mk("ConnPool", cfg.PoolSize, cfg.QueryPoolTimeout, conn.App); err != nil {
+	if e.conns, err = mk("ConnPool", qc.PoolSize, qc.QueryPoolTimeout, conn.App); err != nil {
 		return nil, err
 	}
-	if e.streams, err = mk("StreamConnPool", cfg.StreamPoolSize, 0, conn.App); err != nil {
+	if e.streams, err = mk("StreamConnPool", qc.StreamPoolSize, 0, conn.App); err != nil {
 		return nil, err
 	}
 	if e.dba, err = mk("DbaPool", 3, 0, conn.Dba); err != nil {
 		return nil, err
 	}
+	filtered := conn.Filtered
+	if filtered.User == "" {
+		filtered = conn.Dba
+	}
+	if e.readers, err = mk("SnapshotReaderPool", qc.ReaderPoolSize, 0, filtered); err != nil {
+		return nil, err
+	}
 	found := conn.App
 	found.ClientFoundRows = true
-	txp, err := mk("TransactionPool", cfg.TxCap, cfg.TxPoolTimeout, conn.App)
+	txp, err := mk("TransactionPool", qc.TxCap, qc.TxPoolTimeout, conn.App)
 	if err != nil {
 		return nil, err
 	}
-	frp, err := mk("FoundRowsPool", cfg.TxCap, cfg.TxPoolTimeout, found)
+	frp, err := mk("FoundRowsPool", qc.TxCap, qc.TxPoolTimeout, found)
 	if err != nil {
 		return nil, err
 	}
+	if err := e.newMetrics(d.Registry, labels); err != nil {
+		return nil, err
+	}
+	if e.acl, err = newTableACL(cfg.ACL, cfg.DBName, d.Registry, labels); err != nil {
+		return nil, err
+	}
+	if e.cons, err = newConsolidator(qc.Consolidator, d.Registry, labels); err != nil {
+		return nil, err
+	}
+	e.tx = newTxEngine(qc, txp, frp, e, d)
+	return e, nil
+}
+
+func (e *executor) newMetrics(reg prometheus.Registerer, labels prometheus.Labels) error {
 	e.kills = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tabletd_kills_total", Help: "Statements and transactions killed, by reason.", ConstLabels: labels,
 	}, []string{"reason"})
@@ -105,24 +151,24 @@ func newEngine(cfg QueryConfig, conn Connectors, d Deps, labels prometheus.Label
 	e.dmlCapped = prometheus.NewCounter(prometheus.CounterOpts{Name: "tabletd_dml_rows_capped_total",
 		Help: "DML statements rolled back for affecting more rows than --queryserver-config-max-dml-rows.", ConstLabels: labels})
 	for _, c := range []prometheus.Collector{e.kills, e.largeResults, e.dmlCapped} {
-		if err := d.Registry.Register(c); err != nil {
-			return nil, err
+		if err := reg.Register(c); err != nil {
+			return err
 		}
 	}
-	e.tx = newTxEngine(cfg, txp, frp, e, d)
-	return e, nil
+	return nil
 }
 
 // close rolls back what is left and closes every pool.
-func (e *engine) close() {
+func (e *executor) close() {
 	e.tx.close()
 	e.conns.Close()
 	e.streams.Close()
+	e.readers.Close()
 	e.dba.Close()
 }
 
 // getPlan returns the cached plan for sql, building and caching it on a miss.
-func (e *engine) getPlan(sql string, skipCache bool) (*plan.Plan, error) {
+func (e *executor) getPlan(sql string, skipCache bool) (*plan.Plan, error) {
 	if !skipCache {
 		if p, ok := e.plans.Get(sql); ok {
 			return p, nil
@@ -142,7 +188,7 @@ func (e *engine) getPlan(sql string, skipCache bool) (*plan.Plan, error) {
 // away or its deadline passed). The whole connection is killed: a killed connection is never
 // reused anyway (a late KILL QUERY could hit its next statement), and a transaction's state
 // is lost either way.
-func (e *engine) killHook(c *mysqlconn.Conn, cause error) {
+func (e *executor) killHook(c *mysqlconn.Conn, cause error) {
 	reason := "canceled"
 	if errors.Is(cause, context.DeadlineExceeded) {
 		reason = "deadline"
@@ -154,7 +200,7 @@ func (e *engine) killHook(c *mysqlconn.Conn, cause error) {
 // never reused, see killHook). It is bounded by KillTimeout and never blocks beyond that.
 // The error (for /livequeryz/terminate; other callers only log) is nil when the KILL was
 // sent, or when the connection was already gone (1094 unknown thread: it finished meanwhile).
-func (e *engine) kill(id uint32, reason string) error {
+func (e *executor) kill(id uint32, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.KillTimeout)
 	defer cancel()
 	stmt := fmt.Sprintf("KILL %d", id)
@@ -181,16 +227,16 @@ func (e *engine) kill(id uint32, reason string) error {
 	return killErr
 }
 
-// pools lists the engine's pools, for stats and status.
-func (e *engine) pools() []*dbPool {
-	return []*dbPool{e.conns, e.streams, e.tx.txPool, e.tx.foundRow, e.dba}
+// pools lists the executor's pools, for stats and status.
+func (e *executor) pools() []*dbPool {
+	return []*dbPool{e.conns, e.streams, e.tx.txPool, e.tx.foundRow, e.readers, e.dba}
 }
 
 // InUse is the number of connections borrowed from any pool plus open transactions and
 // reserved connections: zero when the tablet is idle (tests use it to prove nothing leaked).
 func (s *Server) InUse() int {
-	n := s.eng.tx.count()
-	for _, p := range s.eng.pools() {
+	n := s.exec.tx.count()
+	for _, p := range s.exec.pools() {
 		n += p.Stats().InUse
 	}
 	return n
@@ -204,7 +250,7 @@ func (s *Server) WriteQueryPlans(w io.Writer) {
 		Plan *plan.Plan
 	}
 	var out []entry
-	s.eng.plans.Range(func(sql string, p *plan.Plan) bool {
+	s.exec.plans.Range(func(sql string, p *plan.Plan) bool {
 		out = append(out, entry{sql, p})
 		return true
 	})
