@@ -22,7 +22,7 @@ const module = "github.com/tabletd/tabletd/"
 var layers = [][]string{
 	{"proto", "rpcerr", "dbconfig"},
 	{"mysqlconn", "pool", "acl", "topo", "topo/localetcd", "replication", "sidecar",
-		"tabletserver/plan", "tabletserver/health", "httpserver", "backup/storage", "backup/mysqlctl"},
+		"tabletserver/plan", "tabletserver/health", "httpserver", "querylog", "backup/storage", "backup/mysqlctl"},
 	{"replication/heartbeat", "tabletserver/rules", "tabletserver/consolidator"},
 	{"tabletserver", "tabletmanager/schema", "vreplication", "vreplication/engine", "backup"},
 	{"tabletmanager"},

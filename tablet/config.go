@@ -9,6 +9,7 @@ import (
 	"github.com/tabletd/tabletd/dbconfig"
 	"github.com/tabletd/tabletd/grpcserver"
 	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/querylog"
 	"github.com/tabletd/tabletd/tabletmanager"
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
@@ -66,6 +67,10 @@ type Config struct {
 
 	BuildVersion string
 
+	// QueryLog is vttablet's query log (--log-queries-to-file, --querylog-*): a line per
+	// query served; no Path, no log.
+	QueryLog querylog.Config
+
 	// NotImplementedFlags are the vttablet flags given that tabletd accepts without acting
 	// on them (as --name: values are not kept, a password may be among them); /debug/status
 	// lists them.
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		Query:              tabletserver.DefaultConfig(),
 		Manager:            tabletmanager.DefaultConfig(),
 		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
+		QueryLog:           querylog.DefaultConfig(),
 		Backup:             DefaultBackupConfig(),
 		BuildVersion:       "dev",
 	}
@@ -143,6 +149,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Backup.Validate(); err != nil {
 		return err
+	}
+	if c.QueryLog.Path != "" {
+		if err := c.QueryLog.Validate(); err != nil {
+			return err
+		}
 	}
 	q := c.Query
 	q.Keyspace, q.Shard, q.Alias = c.Keyspace, c.Shard, c.Alias

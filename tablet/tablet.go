@@ -288,7 +288,11 @@ func (t *Tablet) openGRPC(context.Context) error {
 	t.rpcStats = stats
 	opts := append(grpcserver.ServerOptions(t.log, stats.Interceptor()),
 		grpc.MaxRecvMsgSize(t.cfg.GRPCMaxMessageSize), grpc.MaxSendMsgSize(t.cfg.GRPCMaxMessageSize))
-	srv := grpc.NewServer(opts...)
+	qlOpts, err := t.queryLogOptions() // tablet/querylog.go
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(append(opts, qlOpts...)...)
 	if serve[grpcserver.QueryServiceName] {
 		queryservicepb.RegisterQueryServer(srv, grpcserver.NewQueryServer(t.qs))
 	}

@@ -32,9 +32,17 @@ type options struct {
 	useSSL   map[dbconfig.Role]*bool
 	httpPort int
 	grpcPort int
-	bindAddr string
+	bindAddr string // --grpc-bind-address
+	httpBind string // --bind-address
 	services []string
 	grpcMax  int
+
+	// vttablet's conventions for a local MySQL (mysqlconf.go) and its credentials.
+	mycnfSocket      string
+	mycnfPort        int
+	credsFile        string
+	credsServer      string
+	connectTimeoutMs int
 
 	topoImpl     string
 	topoAddr     string
@@ -47,9 +55,8 @@ type options struct {
 	grace          time.Duration
 	unmanaged      bool
 
-	backupImpl string
-	backupRoot string
-	pidFile    string
+	pidFile string
+	backup  backupOptions
 
 	aclFile    string
 	aclEnforce bool
@@ -66,25 +73,27 @@ type options struct {
 
 	heartbeat  tablet.HeartbeatConfig
 	replRepair bool
-	compat     map[string]*string // accepted for compatibility; no effect yet (logged at start)
+
+	showHelp, showVersion bool
+	queryLog              queryLogOptions
+	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
+
+	fs       *pflag.FlagSet // the flag set bound to these options: which flags were given
+	accepted []string       // vttablet v23 flags accepted, not implemented (inventory.go)
 }
 
-// compatFlags are vttablet flags that vitess-operator or the Vitess examples pass and that
-// tabletd accepts without acting on them yet. Each one is reported at start, never ignored silently.
-var compatFlags = []string{
-	"log-dir", "log-queries-to-file", "restore-from-backup", "pprof-http",
-	"db-flavor", "vtctld-addr", "init-timeout", "tablet-manager-protocol", "tablet-protocol",
-	"logtostderr", "alsologtostderr", "mysqlctl-socket", "wait-for-backup-interval",
-	"backup-engine-implementation", "mycnf-file", "mycnf-socket-file",
-}
-
+// newFlagSet registers every flag: tabletd's own, each area's (flags_<area>.go), then the
+// whole vttablet v23 inventory, whose flags nothing registered are accepted, not implemented.
 func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("tabletd", pflag.ContinueOnError)
+	o.fs = fs
 	// vttablet accepts --grpc_port as --grpc-port (its normalizer maps _ to -); so do we.
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+		return pflag.NormalizedName(normalizeFlagName(name))
 	})
 	fs.SortFlags = false
+	fs.BoolVarP(&o.showHelp, "help", "h", false, "print this help and exit")
+	fs.BoolVarP(&o.showVersion, "version", "v", false, "print the version (Vitess's format: tabletd, compatible with vttablet v23) and exit")
 	fs.StringVar(&o.configFile, "config", "", "YAML file with the same settings as the flags (keys = flag names); flags win")
 	fs.StringVar(&o.tabletPath, "tablet-path", "", "tablet alias <cell>-<uid>, e.g. zone1-100")
 	fs.StringVar(&o.hostname, "tablet-hostname", "", "hostname vtgate and vtctld use to reach this tablet (default: the machine's hostname)")
@@ -100,6 +109,11 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&o.db.Port, "db-port", 3306, "MySQL port")
 	fs.StringVar(&o.db.Socket, "db-socket", "", "MySQL unix socket (preferred over host:port)")
 	fs.StringVar(&o.db.Charset, "db-charset", "utf8mb4", "connection character set")
+	fs.StringVar(&o.mycnfSocket, "mycnf-socket-file", "", "MySQL socket when neither --db-socket nor --db-host is given and $VTDATAROOT/vt_<uid>/my.cnf does not name one")
+	fs.IntVar(&o.mycnfPort, "mycnf-mysql-port", 0, "MySQL port for the tablet record when MySQL is reached by socket and no my.cnf gives it")
+	fs.StringVar(&o.credsFile, "db-credentials-file", "", "Vitess's JSON credentials file {\"user\": [\"password\"]}: a user listed there logs in with that password")
+	fs.StringVar(&o.credsServer, "db-credentials-server", "file", "credentials server: only file (--db-credentials-file)")
+	fs.IntVar(&o.connectTimeoutMs, "db-connect-timeout-ms", 0, "timeout connecting to MySQL in milliseconds (0: tabletd's default, 5s)")
 	o.users, o.useSSL = map[dbconfig.Role]*dbconfig.Credential{}, map[dbconfig.Role]*bool{}
 	for _, r := range dbconfig.Roles {
 		c := o.db.Users[r]
@@ -110,7 +124,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	}
 	fs.IntVar(&o.httpPort, "port", 15000, "HTTP port (status pages, metrics)")
 	fs.IntVar(&o.grpcPort, "grpc-port", 16000, "gRPC port (queryservice, tabletmanager)")
-	fs.StringVar(&o.bindAddr, "grpc-bind-address", "", "address to listen on (default all interfaces)")
+	fs.StringVar(&o.bindAddr, "grpc-bind-address", "", "address the gRPC port listens on (default all interfaces)")
+	fs.StringVar(&o.httpBind, "bind-address", "", "address the HTTP port listens on (default all interfaces)")
 	fs.StringSliceVar(&o.services, "service-map", nil, "gRPC services: grpc-queryservice,grpc-tabletmanager")
 	fs.IntVar(&o.grpcMax, "grpc-max-message-size", 16*1024*1024, "max gRPC message size in bytes")
 
@@ -152,8 +167,6 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.heartbeat.OnDemand, "heartbeat-on-demand-duration", 0, "write heartbeats only for this long after a consumer asks (0: always)")
 	fs.BoolVar(&o.replRepair, "enable-replication-reporter", true, "restart replication that stopped by itself (never replication stopped by an RPC)")
 	fs.BoolVar(&o.unmanaged, "unmanaged", false, "MySQL is managed outside tabletd (the only mode tabletd has)")
-	fs.StringVar(&o.backupImpl, "backup-storage-implementation", "", "backup storage: file (used by a later release)")
-	fs.StringVar(&o.backupRoot, "file-backup-storage-root", "", "root directory of file backup storage")
 	fs.StringVar(&o.pidFile, "pid-file", "", "write the process id here")
 	fs.StringVar(&o.aclFile, "table-acl-config", "", "table ACL file (Vitess tableacl JSON); reloaded on SIGHUP and every --table-acl-config-reload-interval")
 	fs.BoolVar(&o.aclEnforce, "enforce-tableacl-config", false, "refuse to start without a valid --table-acl-config")
@@ -167,12 +180,26 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&o.gcPercent, "gc-percent", 200, "Go GC target percentage (GOGC); the environment's GOGC wins when set")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	o.compat = map[string]*string{}
-	for _, n := range compatFlags {
-		o.compat[n] = fs.String(n, "", "accepted for vttablet compatibility; no effect yet")
-		fs.Lookup(n).NoOptDefVal = "true"
-	}
+	o.logs.bind(fs)
+	o.queryLog.bind(fs)
+	o.backup.bind(fs)
+
+	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
+	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
+	// implemented — a flag someone implements leaves that set by itself.
+	o.accepted = acceptInventory(fs, mustInventory())
+	makeListsLastWins(fs)
 	return fs
+}
+
+// mustInventory parses the embedded inventory; TestFlagInventory keeps it well-formed, as
+// template.Must keeps a template.
+func mustInventory() []vtFlag {
+	inv, err := parseInventory(vttabletV23Flags)
+	if err != nil {
+		panic(err)
+	}
+	return inv
 }
 
 // toConfig builds the tablet configuration; every error names the flag and the fix.
@@ -195,7 +222,8 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, fmt.Errorf("--topo-implementation %q is not supported: tabletd speaks etcd2 only", o.topoImpl)
 	}
 	c.Topo.GlobalServerAddress, c.Topo.GlobalRoot, c.EmbeddedTopoDir = o.topoAddr, o.topoRoot, o.embeddedTopo
-	c.HTTPPort, c.GRPCPort, c.BindAddress, c.ServiceMap, c.GRPCMaxMessageSize = o.httpPort, o.grpcPort, o.bindAddr, o.services, o.grpcMax
+	c.HTTPPort, c.GRPCPort, c.ServiceMap, c.GRPCMaxMessageSize = o.httpPort, o.grpcPort, o.services, o.grpcMax
+	c.HTTPBindAddress, c.GRPCBindAddress = o.httpBind, o.bindAddr
 	c.DB = o.db
 	for r, cred := range o.users {
 		c.DB.Users[r] = *cred
@@ -203,11 +231,8 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 			return c, fmt.Errorf("--db-%s-use-ssl=true is not supported yet: use a local socket or a trusted network and set it to false", r)
 		}
 	}
-	if c.DB.Host == "" && c.DB.Socket == "" {
-		// vttablet beside a mysqlctl-managed mysqld finds it under $VTDATAROOT.
-		if root := env("VTDATAROOT"); root != "" {
-			c.DB.Socket = fmt.Sprintf("%s/vt_%010d/mysql.sock", root, alias.Uid)
-		}
+	if err := o.dbConnection(&c, env); err != nil {
+		return c, err
 	}
 	c.Query.HealthCheckInterval, c.Query.UnhealthyThreshold, c.Query.ShutdownGracePeriod = o.healthInterval, o.unhealthy, o.grace
 	c.Query.Query = o.query
@@ -217,10 +242,36 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	c.Unmanaged = o.unmanaged
 	c.Heartbeat, c.Manager.RepairReplication = o.heartbeat, o.replRepair
 	c.Manager.ReplUser = c.DB.Users[dbconfig.Repl].User
-	if o.backupImpl != "" && o.backupImpl != "file" {
-		return c, fmt.Errorf("--backup-storage-implementation %q is not supported: use file", o.backupImpl)
+	if err := o.queryLog.apply(&c); err != nil {
+		return c, err
+	}
+	if err := o.backup.apply(&c); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// dbConnection completes the MySQL connection settings: vttablet's conventions for a local
+// server, the credentials file, the connect timeout.
+func (o *options) dbConnection(c *tablet.Config, env func(string) string) error {
+	if err := o.localMySQL(c, env); err != nil {
+		return err
+	}
+	if o.credsServer != "file" {
+		return fmt.Errorf("--db-credentials-server %q is not supported: tabletd reads only file (--db-credentials-file)", o.credsServer)
+	}
+	if o.credsFile != "" {
+		if err := applyCredentialsFile(&c.DB, o.credsFile); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.connectTimeoutMs < 0:
+		return fmt.Errorf("--db-connect-timeout-ms must be >= 0 (got %d)", o.connectTimeoutMs)
+	case o.connectTimeoutMs > 0:
+		c.DB.DialTimeout = time.Duration(o.connectTimeoutMs) * time.Millisecond
+	}
+	return nil
 }
 
 func parseTabletType(s string) (topodatapb.TabletType, error) {
@@ -251,7 +302,11 @@ func (t tagsValue) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set replaces the tags: given twice, the last --init-tags wins, as for every flag.
 func (t tagsValue) Set(s string) error {
+	for k := range t {
+		delete(t, k)
+	}
 	for _, kv := range strings.Split(s, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
 			continue

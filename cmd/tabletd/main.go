@@ -1,4 +1,5 @@
 // Command tabletd is a drop-in replacement for Vitess's vttablet: it runs beside one MySQL or MariaDB server and serves it to Vitess.
+// Started as vttablet (a symlink or a copy named so), it takes every vttablet v23 flag.
 package main
 
 import (
@@ -11,13 +12,14 @@ import (
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tabletd/tabletd/tablet"
@@ -37,24 +39,40 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer, env func(string) string) int {
+// run is the daemon; argv[0] is the name it was started under ("vttablet" through the
+// drop-in symlink), which --version and --help use.
+func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(string) string) int {
+	prog, args := progName(argv[0]), argv[1:]
 	var o options
 	fs := newFlagSet(&o)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported below, one line each
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+		var unknown *pflag.NotExistError
+		if errors.As(err, &unknown) {
+			names := unknownFlags(fs, args)
+			fmt.Fprintf(stderr, "tabletd: unknown flag(s) %s: not vttablet v%s flags nor tabletd's (see %s --help)\n",
+				strings.Join(names, ", "), vitessMajor, prog)
+			return exitUsage
 		}
-		fmt.Fprintf(stderr, "tabletd: %v (see tabletd --help)\n", err)
+		fmt.Fprintf(stderr, "tabletd: %v (see %s --help)\n", err, prog)
 		return exitUsage
 	}
+	switch {
+	case o.showHelp:
+		printHelp(stdout, prog, fs)
+		return exitOK
+	case o.showVersion:
+		fmt.Fprintln(stdout, versionLine(prog, version))
+		return exitOK
+	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tabletd: unexpected argument %q: tabletd takes only flags (see tabletd --help)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "tabletd: unexpected argument %q: tabletd takes only flags (see %s --help)\n", fs.Arg(0), prog)
 		return exitUsage
 	}
 	if o.configFile != "" {
@@ -63,22 +81,37 @@ func run(ctx context.Context, args []string, stderr io.Writer, env func(string) 
 			return exitUsage
 		}
 	}
+	if alias, err := topo.ParseTabletAlias(o.tabletPath); err == nil {
+		o.waitForMycnf(ctx, env, alias.Uid) // mysqlctl may still be writing it, as vttablet allows
+	}
 	cfg, err := o.toConfig(env)
 	if err == nil {
 		cfg.BuildVersion = version
+		cfg.NotImplementedFlags = notImplementedGiven(fs, o.accepted)
 		_, err = tablet.New(cfg, tablet.Deps{}) // validate before opening anything
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
 		return exitUsage
 	}
-	log, err := newLogger(o.logFormat, o.logLevel, stderr, topo.AliasString(cfg.Alias))
+	logFile, err := o.logs.openFile(prog, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "tabletd: %v\n", err)
+		return exitUsage
+	}
+	if logFile != nil {
+		defer logFile.Close()
+	}
+	log, err := newLogger(o.logFormat, o.logLevel, stderr, writerOrNil(logFile), topo.AliasString(cfg.Alias))
 	if err != nil {
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
 		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
-	reportCompat(fs, log)
+	if len(cfg.NotImplementedFlags) > 0 {
+		log.Warn("vttablet flags accepted but not implemented by tabletd: they have no effect (also on /debug/status)",
+			zap.Strings("flags", cfg.NotImplementedFlags))
+	}
 	// The query path allocates per request and the live heap is small; collecting half as
 	// often costs a few MB and saves measurable CPU per query (docs/benchmarks.md).
 	if env("GOGC") == "" && o.gcPercent > 0 {
@@ -184,31 +217,10 @@ func yamlValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-func reportCompat(fs *pflag.FlagSet, log *zap.Logger) {
-	for _, n := range compatFlags {
-		if f := fs.Lookup(n); f != nil && f.Changed {
-			log.Warn("flag accepted for vttablet compatibility but has no effect in tabletd yet", zap.String("flag", "--"+n))
-		}
+// writerOrNil keeps a nil *os.File from becoming a non-nil io.Writer.
+func writerOrNil(f *os.File) io.Writer {
+	if f == nil {
+		return nil
 	}
-}
-
-func newLogger(format, level string, w io.Writer, alias string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	ec := zap.NewProductionEncoderConfig()
-	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	var enc zapcore.Encoder
-	switch format {
-	case "json":
-		enc = zapcore.NewJSONEncoder(ec)
-	case "console":
-		ec.EncodeLevel = zapcore.CapitalLevelEncoder
-		enc = zapcore.NewConsoleEncoder(ec)
-	default:
-		return nil, fmt.Errorf("--log-format %q: use json or console", format)
-	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core).With(zap.String("tablet", alias)), nil
+	return f
 }

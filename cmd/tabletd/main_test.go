@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,11 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func noEnv(string) string { return "" }
+
+// runArgs runs the daemon as tabletd with args, stdout discarded.
+func runArgs(ctx context.Context, args []string, stderr io.Writer, env func(string) string) int {
+	return run(ctx, append([]string{"tabletd"}, args...), io.Discard, stderr, env)
+}
 
 // base is a valid command line except for the topology, which each case supplies.
 var base = []string{"--tablet-path", "zone1-100", "--init-keyspace", "commerce", "--init-shard", "0",
@@ -56,7 +62,7 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(context.Background(), tc.args, &stderr, noEnv)
+			code := runArgs(context.Background(), tc.args, &stderr, noEnv)
 			out := strings.TrimSpace(stderr.String())
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, out)
@@ -78,7 +84,7 @@ func TestCellMissingExits2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	args := append(append([]string{}, base...), "--topo-global-server-address", e.Endpoint(), "--log-format", "console")
-	code := run(ctx, args, &stderr, noEnv)
+	code := runArgs(ctx, args, &stderr, noEnv)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
 	}
