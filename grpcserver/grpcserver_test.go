@@ -63,6 +63,7 @@ type fakeTM struct {
 	SchemaRPCs
 	ReplicationRPCs
 	BackupRPCs
+	VReplicationRPCs
 }
 
 func (fakeTM) Ping(p string) string { panic("boom: " + p) }

@@ -13,6 +13,7 @@ type TabletManager interface {
 	SchemaRPCs
 	ReplicationRPCs
 	BackupRPCs
+	VReplicationRPCs
 	Ping(payload string) string
 	ChangeType(ctx context.Context, tt topodatapb.TabletType, semiSync bool) error
 	RefreshState(ctx context.Context) error

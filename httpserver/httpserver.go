@@ -46,6 +46,8 @@ type Page struct {
 
 	Replication Replication
 	RPCErrors   []RPCError // recent failed TabletManager RPCs, newest first
+	// VReplication lists the streams this tablet applies (open on a PRIMARY only).
+	VReplication []VReplicationStream
 
 	HealthSubscribers int
 	LastBroadcast     time.Time
@@ -198,6 +200,10 @@ td:first-child{color:#555}
 <tr><td>Replication repairs</td><td>{{.Repairs}}{{if .Repairs}}, last {{ts .LastRepair}}{{end}}</td></tr>
 <tr><td>Last replication error</td><td>{{if .LastError}}{{.LastError}} ({{ts .LastErrorAt}}){{else}}none{{end}}</td></tr>
 {{end}}</table>
+
+<h2>VReplication</h2>
+<table>{{range .VReplication}}<tr><td>stream {{.ID}} {{.Workflow}} from {{.Source}}{{if .SourceTablet}} ({{.SourceTablet}}){{end}}</td><td>{{.State}}{{if .Phase}} ({{.Phase}}){{end}}; lag {{.Lag}}; {{.RowsCopied}} rows copied{{if .RowsPerSecond}} ({{printf "%.0f" .RowsPerSecond}} rows/s){{end}}{{if .Copying}}, copying {{.Copying}}{{end}}; {{.Transactions}} transactions applied; position {{.Position}}{{if .Message}}; message: {{.Message}}{{end}}{{if .LastError}}; last error <span class="bad">{{.LastError}}</span> ({{ts .LastErrorAt}}){{end}}</td></tr>{{else}}<tr><td>no streams (the engine runs on a PRIMARY; see /debug/vreplication)</td></tr>{{end}}
+</table>
 
 <h2>TabletManager RPC errors</h2>
 <table>{{range .RPCErrors}}<tr><td>{{ts .At}}</td><td>{{.Method}}</td><td>{{.Code}}</td><td>{{.Message}}</td></tr>{{else}}<tr><td>none since start</td></tr>{{end}}

@@ -13,6 +13,7 @@ import (
 	"github.com/tabletd/tabletd/tabletmanager"
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
+	"github.com/tabletd/tabletd/vreplication/engine"
 )
 
 // Config is the whole configuration of one tabletd. cmd/tabletd fills it from flags and the
@@ -62,6 +63,10 @@ type Config struct {
 	// --heartbeat-on-demand-duration). Off: lag is Seconds_Behind_Master.
 	Heartbeat HeartbeatConfig
 
+	// VReplication configures the target-side VReplication engine (timing and parallelism;
+	// identity and connections are filled in).
+	VReplication engine.Config
+
 	// Backup: storage, engine, restore on start (tablet/backup.go).
 	Backup BackupConfig
 
@@ -95,6 +100,7 @@ func DefaultConfig() Config {
 		Query:              tabletserver.DefaultConfig(),
 		Manager:            tabletmanager.DefaultConfig(),
 		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
+		VReplication:       engine.DefaultConfig(),
 		QueryLog:           querylog.DefaultConfig(),
 		Backup:             DefaultBackupConfig(),
 		BuildVersion:       "dev",

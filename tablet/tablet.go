@@ -29,6 +29,7 @@ import (
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/topo/localetcd"
+	"github.com/tabletd/tabletd/vreplication/engine"
 )
 
 // Deps are injected so that two tablets can live in one process. A nil Registry gets a
@@ -54,6 +55,7 @@ type Tablet struct {
 	mysql       *mysqlServer
 	qs          *tabletserver.Server
 	tm          *tabletmanager.Manager
+	vre         *engine.Engine             // target-side VReplication; opened by tm while PRIMARY
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
 	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
@@ -329,6 +331,7 @@ func (t *Tablet) openHTTP(context.Context) error {
 		"/livequeryz":           t.qs.ServeLiveQueries,
 		"/livequeryz/":          t.qs.ServeLiveQueries,
 		"/livequeryz/terminate": t.qs.ServeTerminate,
+		"/debug/vreplication":   t.serveVReplication,
 		"/debug/vars":           t.serveVars, // tablet/dropin.go
 	}
 	srv := &http.Server{Handler: httpserver.NewHandler(statusSource{t}, t.reg, t.log, extra), ReadHeaderTimeout: 10 * time.Second}
@@ -367,7 +370,11 @@ func (t *Tablet) newManager(context.Context) error {
 		return err
 	}
 	t.onClose("schema engine", func(context.Context) { eng.Close() })
-	tm, err := tabletmanager.New(mc, tabletmanager.Deps{
+	vre, err := t.newVReplication()
+	if err != nil {
+		return err
+	}
+	tm, err := tabletmanager.New(mc, tabletmanager.Deps{VReplication: vre,
 		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
 		SidecarDB: t.useSidecarDB,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {

@@ -243,6 +243,7 @@ func (m *Manager) applyServing(ctx context.Context) {
 		w.Serving, w.Reason = false, "query service disabled by the keyspace's tablet controls"
 	}
 	m.qs.Transition(ctx, w)
+	m.applyVReplication(w.Type, demoted)
 }
 
 // applyReadOnly makes MySQL read-only unless the tablet is PRIMARY. A failure (MySQL down)

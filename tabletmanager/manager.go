@@ -127,6 +127,9 @@ type Deps struct {
 	// SidecarDB, when set, is told the keyspace's sidecar database name once the keyspace
 	// record has been read (the heartbeat follows it).
 	SidecarDB func(name string)
+	// VReplication is the target-side VReplication engine (open while PRIMARY); nil: the
+	// VReplication RPCs answer UNIMPLEMENTED.
+	VReplication VReplication
 }
 
 // Manager is the tablet manager of one tablet.
@@ -144,6 +147,7 @@ type Manager struct {
 	metrics           *metrics
 	schema            *schema.Engine // nil: no schema RPCs
 	backup            *BackupDeps    // nil: no backup storage
+	vre               VReplication   // nil: no VReplication RPCs
 
 	action sync.Mutex // serializes state-changing actions (RPCs, registration steps, sync)
 
@@ -190,7 +194,8 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: d.Log, openTopo: d.OpenTopo, permanent: d.Permanent,
 		qs: d.Query, mysql: d.MySQL, now: d.Clock, fatal: make(chan error, 1), sidecarDB: "_vt",
-		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema, backup: d.Backup, sidecarDBHook: d.SidecarDB}
+		ensureSidecarHook: d.EnsureSidecar, schema: d.Schema, backup: d.Backup, sidecarDBHook: d.SidecarDB,
+		vre: d.VReplication}
 	m.tablet = m.initialRecord()
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()

@@ -76,6 +76,7 @@ type options struct {
 
 	showHelp, showVersion bool
 	queryLog              queryLogOptions
+	vrepl                 vreplOptions
 	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
 
 	fs       *pflag.FlagSet // the flag set bound to these options: which flags were given
@@ -183,6 +184,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	o.logs.bind(fs)
 	o.queryLog.bind(fs)
 	o.backup.bind(fs)
+	o.vrepl.bind(fs)
 
 	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
 	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
@@ -246,6 +248,9 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	if err := o.backup.apply(&c); err != nil {
+		return c, err
+	}
+	if err := o.vrepl.apply(&c); err != nil {
 		return c, err
 	}
 	return c, nil
