@@ -258,6 +258,7 @@ func (s *Service) runTool(ctx context.Context, w storage.Writer, t tools, src So
 	case ctx.Err() != nil:
 		return fmt.Errorf("backup cancelled: %w", ctx.Err())
 	case werr != nil:
+		logf(Warning, "Backup tool output (last lines):\n%s", run.tail.last(15))
 		return run.err("backup tool", werr)
 	case serr != nil:
 		return fmt.Errorf("storing the backup stream: %w", serr)

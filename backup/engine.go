@@ -143,7 +143,7 @@ func newToolRun(ctx context.Context, bin string, args ...string) *toolRun {
 	// The tool dies with tabletd (a killed tabletd leaves no orphan writing a backup), and
 	// cancelling ctx kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	t := &toolRun{cmd: cmd, tail: &lineTail{max: 40}}
+	t := &toolRun{cmd: cmd, tail: &lineTail{max: 400}}
 	cmd.Stderr = t.tail
 	return t
 }
@@ -183,6 +183,20 @@ func (l *lineTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// errLineRE matches what the tools print for an error.
+var errLineRE = regexp.MustCompile(`(?i)(\berror\b|\[ERROR\]|failed|FATAL|cannot|can't|was only able|try increasing)`)
+
+// last returns the last n lines, joined.
+func (l *lineTail) last(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := append(l.lines, l.partial)
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // lastError returns the last line that reads as an error, else the last line.
 func (l *lineTail) lastError() string {
 	l.mu.Lock()
@@ -190,7 +204,14 @@ func (l *lineTail) lastError() string {
 	lines := append(l.lines, l.partial)
 	for i := len(lines) - 1; i >= 0; i-- {
 		s := lines[i]
-		if strings.Contains(s, "rror") || strings.Contains(s, "failed") || strings.Contains(s, "FATAL") {
+		if strings.Contains(s, "[Note]") || strings.Contains(s, "[Warning]") || strings.Contains(s, " Streaming ") ||
+			strings.Contains(s, " Copying ") || strings.Contains(s, "...done") {
+			continue
+		}
+		if errLineRE.MatchString(s) {
+			if i > 0 && errLineRE.MatchString(lines[i-1]) && !strings.Contains(lines[i-1], "[Note]") {
+				return strings.TrimSpace(lines[i-1]) + " " + strings.TrimSpace(s)
+			}
 			return strings.TrimSpace(s)
 		}
 	}

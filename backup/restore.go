@@ -30,6 +30,9 @@ type RestoreRequest struct {
 	Flavor         replication.Flavor // the server's
 	// Controller stops and starts mysqld; nil refuses with ErrNotManaged.
 	Controller mysqlctl.Controller
+	// BeforeStop runs once the backup is downloaded, verified and prepared, just before
+	// mysqld is stopped (stop replication); a restore that fails earlier changed nothing.
+	BeforeStop func(ctx context.Context) error
 	// AfterStart runs once mysqld answers again (set the replication position); the
 	// restore-in-progress marker is removed only after it succeeds.
 	AfterStart func(ctx context.Context, m *Manifest) error
@@ -166,6 +169,11 @@ func (s *Service) restore(ctx context.Context, req RestoreRequest) (*Manifest, e
 	}
 	if err := phase("prepare", func() error { return s.prepare(ctx, t, staging) }); err != nil {
 		return nil, err
+	}
+	if req.BeforeStop != nil {
+		if err := req.BeforeStop(ctx); err != nil {
+			return nil, err
+		}
 	}
 	marker := MarkerPath(dataDir)
 	if err := os.WriteFile(marker, []byte(m.BackupName+"\n"), 0o644); err != nil {

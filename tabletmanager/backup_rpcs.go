@@ -192,13 +192,24 @@ func (m *Manager) restoreLocked(ctx context.Context, rr backup.RestoreRequest) e
 			m.log.Error("cannot return to the base type after a restore", zap.Stringer("type", base), zap.Error(err))
 		}
 	}()
-	m.setReplStopped(true)
-	_ = replication.StopReplication(ctx, db, flavor) // a server about to be replaced must not apply more
+	stopped := false
+	rr.BeforeStop = func(ctx context.Context) error {
+		// A server about to be replaced must not apply more.
+		m.setReplStopped(true)
+		stopped = true
+		return mysqlErr(replication.StopReplication(ctx, db, flavor), "cannot stop replication before the restore")
+	}
 	rr.AfterStart = func(ctx context.Context, man *backup.Manifest) error {
 		return m.setRestoredPosition(ctx, man)
 	}
 	man, err := b.Service.Restore(ctx, rr)
 	if err != nil {
+		if stopped {
+			// Never leave replication stopped by a failed restore: start it again, or leave it
+			// to the replication reporter when mysqld is not back yet.
+			m.setReplStopped(false)
+			_ = replication.StartReplication(context.WithoutCancel(ctx), db, flavor)
+		}
 		return backupErr(err)
 	}
 	rr.Log(backup.Info, "Restored backup %s at position %s", man.BackupName, man.Position)

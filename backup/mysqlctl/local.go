@@ -104,10 +104,22 @@ func (l *Local) Shutdown(ctx context.Context) error {
 	}
 }
 
-// alive reports whether process pid exists.
+// alive reports whether process pid exists and has not exited: a zombie (exited, not yet
+// reaped by an init that may never reap it) counts as gone.
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if rerr != nil {
+		return true // no /proc: trust kill
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z' && b[i+2] != 'X'
+	}
+	return true
 }
 
 // answers pings mysqld once over a fresh connection.

@@ -1,0 +1,133 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tabletd/tabletd/backup/storage"
+)
+
+// testData is compressible but not trivial.
+func testData(n int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + r.IntN(8))
+	}
+	return b
+}
+
+func storeAndManifest(t *testing.T, st storage.Storage, data []byte, stripes, block int, comp compression) *Manifest {
+	t.Helper()
+	ctx := context.Background()
+	w, err := st.StartBackup(ctx, "ks/0", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manifest{BackupName: "b", Keyspace: "ks", Shard: "0", FileName: "backup.xbstream" + compressionExt(comp.engine),
+		CompressionEngine: comp.engine, SkipCompress: comp.engine == ""}
+	names := stripeNames(m.FileName, stripes)
+	if len(names) > 1 {
+		m.NumStripes, m.StripeBlockSize = int32(len(names)), int32(block)
+	}
+	if m.Stripes, err = writeStriped(ctx, w, names, block, comp, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func readBack(st storage.Storage, m *Manifest) ([]byte, error) {
+	r, err := openStriped(context.Background(), st, "ks/0", "b", m)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+func TestStripesRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		stripes int
+		block   int
+		comp    compression
+	}{
+		{"one file zstd", 1 << 20, 0, 102400, compression{CompressZstd, 1, 2}},
+		{"three stripes zstd", 1<<20 + 17, 3, 4096, compression{CompressZstd, 3, 1}},
+		{"two stripes pgzip", 300000, 2, 1024, compression{CompressPgzip, 1, 2}},
+		{"uncompressed stripes", 100000, 4, 1000, compression{}},
+		{"empty stream", 0, 2, 1024, compression{CompressZstd, 1, 1}},
+		{"less than a block", 10, 3, 1024, compression{CompressZstd, 1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := storage.NewFile(t.TempDir())
+			data := testData(tc.size)
+			m := storeAndManifest(t, st, data, tc.stripes, tc.block, tc.comp)
+			if want := max(tc.stripes, 1); len(m.Stripes) != want {
+				t.Fatalf("%d stripes stored, want %d", len(m.Stripes), want)
+			}
+			got, err := readBack(st, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("read back %d bytes, want the %d written", len(got), len(data))
+			}
+		})
+	}
+}
+
+func TestStripesCorruption(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(path string) error
+		file   int // the stripe damaged
+	}{
+		{"flipped byte", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b[len(b)/2] ^= 0x5a
+			return os.WriteFile(p, b, 0o644)
+		}, 1},
+		{"truncated", func(p string) error {
+			st, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			return os.Truncate(p, st.Size()/2)
+		}, 0},
+		{"appended garbage", func(p string) error {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write([]byte("junk"))
+			return err
+		}, 1},
+		{"missing", os.Remove, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			st, _ := storage.NewFile(root)
+			m := storeAndManifest(t, st, testData(500000), 2, 4096, compression{CompressZstd, 1, 1})
+			if err := tc.damage(filepath.Join(root, "ks", "0", "b", m.Stripes[tc.file].Name)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := readBack(st, m)
+			var ce *CorruptError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.File != m.Stripes[tc.file].Name {
+				t.Fatalf("read of a damaged stripe: %v; want a CorruptError naming %s", err, m.Stripes[tc.file].Name)
+			}
+		})
+	}
+}
