@@ -65,12 +65,23 @@ func findTools(flavor replication.Flavor, root string) (tools, error) {
 		}
 	}
 	if err != nil {
-		return tools{}, err
+		names := backups[0]
+		if len(backups) > 1 {
+			names += " (or " + strings.Join(backups[1:], ", ") + ")"
+		}
+		return tools{}, fmt.Errorf("%w: %s is not %s (%s)", ErrToolMissing, names, where(root), installHint(flavor))
 	}
 	if t.stream, err = find(stream); err != nil {
 		return tools{}, err
 	}
 	return t, nil
+}
+
+func where(root string) string {
+	if root != "" {
+		return "in --xtrabackup-root-path " + root
+	}
+	return "on PATH"
 }
 
 func installHint(flavor replication.Flavor) string {

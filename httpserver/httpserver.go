@@ -48,6 +48,8 @@ type Page struct {
 	RPCErrors   []RPCError // recent failed TabletManager RPCs, newest first
 	// VReplication lists the streams this tablet applies (open on a PRIMARY only).
 	VReplication []VReplicationStream
+	// Backup is the last backup and restore (nil: no backup storage configured).
+	Backup *BackupView
 
 	HealthSubscribers int
 	LastBroadcast     time.Time
@@ -203,6 +205,13 @@ td:first-child{color:#555}
 
 <h2>VReplication</h2>
 <table>{{range .VReplication}}<tr><td>stream {{.ID}} {{.Workflow}} from {{.Source}}{{if .SourceTablet}} ({{.SourceTablet}}){{end}}</td><td>{{.State}}{{if .Phase}} ({{.Phase}}){{end}}; lag {{.Lag}}; {{.RowsCopied}} rows copied{{if .RowsPerSecond}} ({{printf "%.0f" .RowsPerSecond}} rows/s){{end}}{{if .Copying}}, copying {{.Copying}}{{end}}; {{.Transactions}} transactions applied; position {{.Position}}{{if .Message}}; message: {{.Message}}{{end}}{{if .LastError}}; last error <span class="bad">{{.LastError}}</span> ({{ts .LastErrorAt}}){{end}}</td></tr>{{else}}<tr><td>no streams (the engine runs on a PRIMARY; see /debug/vreplication)</td></tr>{{end}}
+</table>
+
+<h2>Backups</h2>
+<table>{{with .Backup}}<tr><td>Storage</td><td>{{.Storage}}{{if .Running}}; running: {{.Running}}{{end}}</td></tr>
+{{with .LastBackup}}<tr><td>Last backup</td><td>{{if .Started.IsZero}}none since start{{else}}{{ts .Started}} {{.Name}} engine {{.Engine}}, {{.Size}} bytes, {{.Duration}}, position {{.Position}}{{if .Err}}: <span class="bad">{{.Err}}</span>{{end}}{{end}}</td></tr>{{end}}
+{{with .LastRestore}}<tr><td>Last restore</td><td>{{if .Started.IsZero}}none since start{{else}}{{ts .Started}} {{.Name}} engine {{.Engine}}, {{.Size}} bytes, {{.Duration}} ({{.Phases}}), position {{.Position}}{{if .Err}}: <span class="bad">{{.Err}}</span>{{end}}{{end}}</td></tr>{{end}}
+{{else}}<tr><td>Last backup</td><td>no backup storage configured (--backup-storage-implementation)</td></tr>{{end}}
 </table>
 
 <h2>TabletManager RPC errors</h2>

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,6 +13,7 @@ import (
 	"github.com/tabletd/tabletd/backup/mysqlctl"
 	"github.com/tabletd/tabletd/backup/storage"
 	"github.com/tabletd/tabletd/dbconfig"
+	"github.com/tabletd/tabletd/httpserver"
 	"github.com/tabletd/tabletd/tabletmanager"
 )
 
@@ -127,4 +129,22 @@ func (t *Tablet) startRestore(context.Context) error {
 	}()
 	t.onClose("restore on start", func(context.Context) { cancel(); <-done })
 	return nil
+}
+
+// backupView is the backup section of /debug/status.
+func backupView(st *backup.Status) *httpserver.BackupView {
+	if st == nil {
+		return nil
+	}
+	run := func(r backup.Result) httpserver.BackupRun {
+		out := httpserver.BackupRun{Name: r.Name, Engine: r.Engine, Position: r.Position, Size: r.Size, Started: r.Started,
+			Duration: r.Duration.Round(time.Millisecond), Err: r.Err}
+		var phases []string
+		for _, p := range r.Phases {
+			phases = append(phases, fmt.Sprintf("%s %v", p.Name, p.Duration.Round(time.Millisecond)))
+		}
+		out.Phases = strings.Join(phases, ", ")
+		return out
+	}
+	return &httpserver.BackupView{Storage: st.Storage, Running: st.Running, LastBackup: run(st.LastBackup), LastRestore: run(st.LastRestore)}
 }

@@ -54,6 +54,7 @@ func (s statusSource) StatusPage() httpserver.Page {
 			p.RPCErrors = append(p.RPCErrors, httpserver.RPCError{At: e.At, Method: e.Method, Code: e.Code, Message: e.Message})
 		}
 	}
+	p.Backup = backupView(t.tm.BackupStatus())
 	p.ACLFile, p.ACLLoadedAt, p.ACLError = t.aclLoader.Load().status()
 	p.RulesFile, p.RulesLoadedAt, p.RulesError = t.rulesLoader.Load().status()
 	p.VReplication = t.vreplicationStatus()
