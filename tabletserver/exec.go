@@ -29,6 +29,8 @@ type request struct {
 	// reader marks a snapshot reader's statement (reader.go): a state transition, which ends
 	// the old state's work, leaves it running.
 	reader bool
+	// bufferSize overrides the stream buffer size of a streamed statement (0: configured).
+	bufferSize int
 }
 
 // internalRequest is a statement tabletd runs itself, on caller's behalf.

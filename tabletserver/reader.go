@@ -2,6 +2,7 @@ package tabletserver
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -105,9 +106,12 @@ func (e *executor) openSnapshot(ctx context.Context, req ReadRequest) (*Snapshot
 	return sn, nil
 }
 
-// snapshotSetup runs on the reader's connection before the snapshot starts: rows are read
-// with UTC timestamps (the binlog carries TIMESTAMP values in UTC, so copy and binlog agree).
+// snapshotSetup runs on the reader's connection before the snapshot starts, so rows read the
+// way the binlog carries them: TIMESTAMP values in UTC, and text as the column's own bytes
+// (character_set_results binary: no conversion to the connection's charset; the column's
+// collation travels in the field's charset, see TableSchema).
 var snapshotSetup = []string{
+	"set names binary",
 	"set @@session.time_zone = '+00:00'",
 	"set transaction isolation level repeatable read",
 	"start transaction with consistent snapshot, read only",
@@ -187,11 +191,15 @@ func (sn *Snapshot) Position() string { return sn.pos }
 
 // Stream runs a SELECT in the snapshot and sends its result in batches (fields first, with
 // full metadata). The caller must be allowed to read every table the statement touches.
-func (sn *Snapshot) Stream(ctx context.Context, sql string, send func(*querypb.QueryResult) error) error {
+//
+// bufferSize is the size in bytes of the row batches (0: the query service's stream buffer
+// size). A batch aliases the connection's buffer: it is valid only until send returns.
+func (sn *Snapshot) Stream(ctx context.Context, sql string, bufferSize int, send func(*querypb.QueryResult) error) error {
 	r, err := sn.prepare(sql)
 	if err != nil {
 		return err
 	}
+	r.bufferSize = bufferSize
 	killed, err := sn.e.stream(ctx, sn.pc.Conn(), r, send)
 	if killed {
 		sn.broken = true
@@ -262,4 +270,135 @@ func (sn *Snapshot) Close() {
 		return
 	}
 	pc.Recycle()
+}
+
+// TableSchema is a table's columns and key as the VReplication source streams them.
+type TableSchema struct {
+	Name string
+	// Fields carry the full metadata of a result column (select * … where 1 != 1), with
+	// ColumnType (e.g. "enum('a','b')", "int(10) unsigned") and Charset (the column's
+	// collation id; 63 for non-text columns) from information_schema.columns.
+	Fields []*querypb.Field
+	// PKColumns are the indexes into Fields of the primary key, in key order; empty when
+	// the table has none.
+	PKColumns []int
+	// Charsets are the columns' character set names ("" for non-text columns), for
+	// literals compared with the column (_utf8mb4 X'…').
+	Charsets []string
+}
+
+// TableSchema reads table's live definition (a table of the tablet's database) on a snapshot
+// reader connection. A table that does not exist is an error with MySQL's errno 1146.
+func (s *Server) TableSchema(ctx context.Context, table string) (*TableSchema, error) {
+	var ts *TableSchema
+	err := s.exec.withReader(ctx, func(sn *Snapshot) error {
+		var err error
+		ts, err = sn.tableSchema(ctx, table)
+		return err
+	})
+	return ts, err
+}
+
+func (sn *Snapshot) tableSchema(ctx context.Context, table string) (*TableSchema, error) {
+	r := internalRequest("", "select * from "+quoteIdent(table)+" where 1 != 1")
+	r.fields, r.reader = mysqlconn.FieldsAll, true
+	res, killed, err := sn.e.run(ctx, sn.pc.Conn(), r, 0)
+	if killed {
+		sn.broken = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	ts := &TableSchema{Name: table, Fields: res.Fields, Charsets: make([]string, len(res.Fields))}
+	q := "select c.column_name, c.column_type, coalesce(co.id, 63), coalesce(c.character_set_name, '') from information_schema.columns c " +
+		"left join information_schema.collations co on co.collation_name = c.collation_name " +
+		"where c.table_schema = database() and c.table_name = '" + escapeString(table) + "' order by c.ordinal_position"
+	cols, err := sn.exec(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]int, len(ts.Fields))
+	for i, f := range ts.Fields {
+		byName[strings.ToLower(f.Name)] = i
+	}
+	for _, row := range cols.Rows {
+		v := rowStrings(row)
+		i, ok := byName[strings.ToLower(v[0])]
+		if !ok {
+			continue
+		}
+		f := ts.Fields[i]
+		f.ColumnType, ts.Charsets[i] = v[1], v[3]
+		if id, err := strconv.ParseUint(v[2], 10, 32); err == nil {
+			f.Charset = uint32(id)
+		}
+	}
+	pk, err := sn.exec(ctx, "select column_name from information_schema.statistics where table_schema = database() "+
+		"and table_name = '"+escapeString(table)+"' and index_name = 'PRIMARY' order by seq_in_index")
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range pk.Rows {
+		if i, ok := byName[strings.ToLower(rowStrings(row)[0])]; ok {
+			ts.PKColumns = append(ts.PKColumns, i)
+		}
+	}
+	return ts, nil
+}
+
+// withReader runs f on a snapshot reader connection outside any snapshot (metadata reads).
+func (e *executor) withReader(ctx context.Context, f func(sn *Snapshot) error) error {
+	pc, err := e.readers.Get(ctx, nil)
+	if err != nil {
+		return poolError(err, e.readers)
+	}
+	sn := &Snapshot{e: e, pc: pc}
+	err = f(sn)
+	sn.pc = nil
+	if sn.broken || pc.Conn().IsClosed() {
+		pc.Discard()
+	} else {
+		pc.Recycle()
+	}
+	return err
+}
+
+// BinlogPosition is the server's current binlog position (Vitess encoding): everything
+// committed so far, for a VStream from "current".
+func (s *Server) BinlogPosition(ctx context.Context) (string, error) {
+	var pos string
+	err := s.exec.withReader(ctx, func(sn *Snapshot) error {
+		flavor, _, err := replication.DetectFlavor(sn.pc.Conn().ServerVersion())
+		if err != nil {
+			return rpcerr.Wrap(vtrpcpb.Code_FAILED_PRECONDITION, err, "reading the binlog position")
+		}
+		q, pf := "select @@global.gtid_executed", replication.PositionMySQL56
+		if flavor.IsMariaDB() {
+			q, pf = "select @@global.gtid_binlog_pos", replication.PositionMariaDB
+		}
+		res, err := sn.exec(ctx, q)
+		if err != nil {
+			return err
+		}
+		pos, err = encodePosition(pf, strings.ReplaceAll(rowStrings(res.Rows[0])[0], "\n", ""))
+		return err
+	})
+	return pos, err
+}
+
+// Tables lists the base tables of the tablet's database (not views), sorted.
+func (s *Server) Tables(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.exec.withReader(ctx, func(sn *Snapshot) error {
+		res, err := sn.exec(ctx, "select table_name from information_schema.tables where table_schema = database() "+
+			"and table_type = 'BASE TABLE' order by table_name")
+		if err != nil {
+			return err
+		}
+		for _, row := range res.Rows {
+			out = append(out, rowStrings(row)[0])
+		}
+		return nil
+	})
+	return out, err
 }

@@ -14,7 +14,11 @@ import (
 func (e *executor) stream(ctx context.Context, c *mysqlconn.Conn, r *request, send func(*querypb.QueryResult) error) (killed bool, err error) {
 	var sendErr error
 	e.register(c, r, true)
-	err = c.Stream(ctx, r.final, r.fields, e.cfg.StreamBufferSize, func(qr *querypb.QueryResult) error {
+	size := e.cfg.StreamBufferSize
+	if r.bufferSize > 0 {
+		size = r.bufferSize
+	}
+	err = c.Stream(ctx, r.final, r.fields, size, func(qr *querypb.QueryResult) error {
 		if sendErr = send(qr); sendErr != nil {
 			return sendErr
 		}
