@@ -20,11 +20,13 @@ const module = "github.com/tabletd/tabletd/"
 // (proto/…pb) sit below every layer and are not checked among themselves; test/ harnesses may
 // import anything.
 var layers = [][]string{
-	{"proto", "rpcerr", "dbconfig"},
+	{"proto", "rpcerr", "dbconfig", "stats"},
 	{"mysqlconn", "pool", "acl", "topo", "topo/localetcd", "replication", "sidecar",
 		"tabletserver/plan", "tabletserver/health", "httpserver", "querylog", "backup/storage", "backup/mysqlctl"},
 	{"replication/heartbeat", "tabletserver/rules", "tabletserver/consolidator"},
 	{"tabletserver", "tabletmanager/schema", "vreplication", "vreplication/engine", "backup"},
+	// The VReplication source reads through the query service (admission, ACLs, pools).
+	{"vreplication/vstreamer"},
 	{"tabletmanager"},
 	{"grpcserver"},
 	{"tablet"},

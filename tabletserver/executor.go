@@ -224,6 +224,7 @@ func (e *executor) kill(id uint32, reason string) error {
 	}
 	pc.Recycle()
 	e.kills.WithLabelValues(reason).Inc()
+	e.stats.vars.kills.Add(1, "Queries") // vttablet's Kills
 	return killErr
 }
 

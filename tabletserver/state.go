@@ -170,7 +170,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.metrics = m
 	labels := prometheus.Labels{"keyspace": cfg.Keyspace, "shard": cfg.Shard}
-	s.stats.maxEntries = cfg.Query.PlanCacheSize
+	s.stats.init(cfg.Query.PlanCacheSize) // querystats.go
 	if s.exec, err = newExecutor(cfg, d, labels, &s.stats); err != nil {
 		return nil, err
 	}
@@ -238,7 +238,8 @@ type admission struct {
 // It takes no lock: every query passes here. Drain publishes shuttingDown and then reads
 // inflight; a request adds to inflight and then re-reads the state, so (atomics being
 // sequentially consistent) either Drain sees the request or the request sees the drain.
-func (s *Server) StartRequest(target *querypb.Target, allowOnShutdown bool) error {
+func (s *Server) StartRequest(target *querypb.Target, allowOnShutdown bool) (err error) {
+	defer func() { s.stats.vars.requestFailed(err) }() // vttablet's Errors count refusals too
 	if err := s.admit(s.adm.Load(), target, allowOnShutdown); err != nil {
 		return err
 	}
@@ -447,6 +448,7 @@ func (s *Server) update(force bool) {
 		s.log.Info("serving state", zap.Stringer("from", prevState), zap.Stringer("to", st),
 			zap.Bool("serving", after.Serving), zap.String("reason", reason),
 			zap.Stringer("tablet_type", after.Target.TabletType))
+		s.stats.healthChanged(s.now(), st, after.Serving, after.Target.TabletType.String(), reason) // history.go
 	}
 }
 

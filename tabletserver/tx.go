@@ -28,6 +28,7 @@ type stateful struct {
 	timeout  time.Duration
 	inUse    bool   // guarded by txEngine.mu
 	purpose  string // what holds it while inUse
+	txl      txLog  // the transaction log's record of its transaction (txlog.go)
 }
 
 func (s *stateful) conn() *mysqlconn.Conn { return s.pc.Conn() }
@@ -169,6 +170,7 @@ func (t *txEngine) put(s *stateful) {
 // end unregisters s (locked by the caller) and returns its connection to the pool, or
 // closes it when its state is unknown.
 func (t *txEngine) end(s *stateful, reason string, discard bool) {
+	t.e.stats.txEnded(s, reason, t.now()) // txlog.go
 	t.mu.Lock()
 	delete(t.active, s.id)
 	t.rememberLocked(s.id, reason)
@@ -192,6 +194,7 @@ func (t *txEngine) rememberLocked(id int64, reason string) {
 // renewID gives a reserved connection a new ID after its transaction ended (vtgate replaces
 // the one it stored); the old ID is remembered as ended.
 func (t *txEngine) renewID(s *stateful, reason string) int64 {
+	t.e.stats.txEnded(s, reason, t.now())
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.active, s.id)
@@ -214,6 +217,9 @@ func (t *txEngine) execRequest(ctx context.Context, s *stateful, r *request, max
 		return nil, err
 	}
 	defer cancel()
+	if r.plan != nil {
+		s.txl.add(r.SQL) // a caller's statement, for the transaction log
+	}
 	res, killed, err := t.e.runDML(ctx, s.conn(), r, maxRows, s.inTx)
 	if killed || s.conn().IsClosed() {
 		return nil, t.endAfterKill(ctx, s, r, err)
@@ -319,6 +325,7 @@ func (t *txEngine) begin(ctx context.Context, s *stateful, o *querypb.ExecuteOpt
 	s.timeout = t.timeoutFor(o)
 	s.renew(t.now())
 	t.mu.Unlock()
+	s.txl.began(t.now())
 	return nil
 }
 
