@@ -375,7 +375,7 @@ func (t *Tablet) newManager(context.Context) error {
 		return err
 	}
 	tm, err := tabletmanager.New(mc, tabletmanager.Deps{VReplication: vre,
-		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.mysql.ensureSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
+		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.ensureDatabaseAndSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
 		SidecarDB: t.useSidecarDB,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {
 			ts, err := topo.Open(ctx, t.cfg.Topo, t.log)
