@@ -51,6 +51,10 @@ type Page struct {
 	// Backup is the last backup and restore (nil: no backup storage configured).
 	Backup *BackupView
 
+	// Observed is the history: charts of the last minutes, health transitions, errors by
+	// code, slow queries (charts.go, history.go).
+	Observed Observed
+
 	HealthSubscribers int
 	LastBroadcast     time.Time
 	InFlight          int
@@ -148,6 +152,7 @@ func NewHandler(src Source, gatherer prometheus.Gatherer, log *zap.Logger, extra
 }
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"shortDuration": shortDuration,
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -165,9 +170,34 @@ table{border-collapse:collapse} td{padding:.2em .8em .2em 0;vertical-align:top}
 td:first-child{color:#555}
 .ok{color:#fff;background:#2a7a2a;padding:.1em .5em;border-radius:3px}
 .bad{color:#fff;background:#b22;padding:.1em .5em;border-radius:3px}
+.warn{color:#222;background:#e8c547;padding:.1em .5em;border-radius:3px}
+.charts{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0}
+figcaption{font-size:.9em;color:#333} figcaption b{font-weight:600}
+.key{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em;vertical-align:-.05em}
+table.list td{border-top:1px solid #eee} code{font-size:.9em;word-break:break-all}
+nav a{margin-right:.6em}
 </style></head><body>
 <h1>tabletd {{.Alias}} — {{.Keyspace}}/{{.Shard}} {{.TabletType}}</h1>
-<p>{{if .Serving}}<span class="ok">SERVING</span>{{else}}<span class="bad">{{.State}}</span> {{.Reason}}{{end}}</p>
+<p>{{if .Serving}}<span class="ok">SERVING</span>{{else}}<span class="bad">{{.State}}</span> {{.Reason}}{{end}}
+{{with .Observed}} · {{printf "%.1f" .QPS}} queries/s{{end}} · {{.InFlight}} in flight · up {{.Uptime}}</p>
+<nav><a href="/debug/vars">/debug/vars</a><a href="/debug/status_details">/debug/status_details</a><a href="/queryz">/queryz</a><a href="/querylogz">/querylogz</a><a href="/txlogz">/txlogz</a><a href="/debug/querylog">/debug/querylog</a><a href="/debug/txlog">/debug/txlog</a><a href="/debug/tablet_plans">/debug/tablet_plans</a><a href="/metrics">/metrics</a></nav>
+{{with .Observed}}
+<h2>Last {{shortDuration .Span}}</h2>
+<div class="charts">{{range .Charts}}<figure>{{.SVG}}<figcaption><b>{{.Title}}</b>{{range .Legend}}<span class="key" style="background:{{.Color}}"></span>{{.Name}} {{.Last}}{{end}}</figcaption></figure>
+{{end}}</div>
+
+<h2>Health history</h2>
+<table class="list">{{range .HealthHistory}}<tr><td>{{ts .At}}</td><td>{{if .Serving}}<span class="ok">{{.State}}</span>{{else}}<span class="bad">{{.State}}</span>{{end}}</td><td>{{.TabletType}}</td><td>{{.Reason}}</td></tr>{{else}}<tr><td>no transition yet</td></tr>{{end}}
+</table>
+
+<h2>Errors by code</h2>
+<table class="list">{{range .Errors}}<tr><td>{{.Code}}</td><td>{{.Count}}</td></tr>{{else}}<tr><td>no request failed since start</td></tr>{{end}}
+</table>
+
+<h2>Slow queries</h2>
+<table class="list">{{range .SlowQueries}}<tr><td>{{ts .At}}</td><td>{{.Took}}</td><td>{{.Plan}}</td><td>{{.Caller}}</td><td>{{.Rows}} rows</td><td><code>{{.SQL}}</code>{{if .Err}} <span class="bad">{{.Err}}</span>{{end}}</td></tr>{{else}}<tr><td>none over {{.SlowThreshold}} since start</td></tr>{{end}}
+</table>
+{{end}}
 
 <h2>Tablet</h2>
 <table>

@@ -278,3 +278,61 @@ func (l *labeled) collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// StringsFunc is a map of strings computed when published (Vitess's StringMapFunc, or with
+// Labels and ValueLabel StringMapFuncWithMultiLabels): a JSON object of strings on
+// /debug/vars; on /metrics, with Labels, a gauge at 1 per key whose value is in ValueLabel
+// (vttablet_v_replication_stream_state{workflow=…,counts=…,state="Running"} 1). The
+// function must keep its keys bounded.
+type StringsFunc struct {
+	Labels     []string
+	ValueLabel string
+	F          func() map[string]string
+}
+
+func (f StringsFunc) appendJSON(b []byte) ([]byte, bool) {
+	m := f.F()
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendQuoted(b, k)
+		b = append(b, ": "...)
+		b = appendQuoted(b, m[k])
+	}
+	return append(b, '}'), true
+}
+
+func (f StringsFunc) collector(name, help string) promVar {
+	if len(f.Labels) == 0 || f.ValueLabel == "" {
+		return nil
+	}
+	names := make([]string, 0, len(f.Labels)+1)
+	for _, l := range f.Labels {
+		names = append(names, SnakeName(l))
+	}
+	names = append(names, SnakeName(f.ValueLabel))
+	return &stringsProm{f: f, desc: prometheus.NewDesc(name, help, names, nil)}
+}
+
+type stringsProm struct {
+	f    StringsFunc
+	desc *prometheus.Desc
+}
+
+func (p *stringsProm) collect(ch chan<- prometheus.Metric) {
+	n := len(p.f.Labels)
+	for k, v := range p.f.F() {
+		values := []string{k}
+		if n > 1 {
+			values = strings.SplitN(k, ".", n)
+		}
+		if len(values) != n {
+			continue
+		}
+		if m, err := prometheus.NewConstMetric(p.desc, prometheus.GaugeValue, 1, append(values, v)...); err == nil {
+			ch <- m
+		}
+	}
+}

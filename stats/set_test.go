@@ -69,6 +69,8 @@ func testSet(t *testing.T) *Set {
 		{"QueryCounts", qc},
 		{"Queries", tm},
 		{"State", CountsFunc{Labels: []string{"name", "type"}, F: func() map[string]int64 { return map[string]int64{"SERVING.PRIMARY": 1} }}},
+		{"StreamState", StringsFunc{Labels: []string{"workflow", "counts"}, ValueLabel: "state", F: func() map[string]string { return map[string]string{"wf.1": "Running"} }}},
+		{"Sources", StringsFunc{F: func() map[string]string { return map[string]string{"1": "ks/0"} }}},
 	}
 	for _, v := range vars {
 		if err := s.Publish(v.name, "help for "+v.name, v.v); err != nil {
@@ -98,7 +100,7 @@ func TestVarsJSON(t *testing.T) {
 		k, _, _ := strings.Cut(l, ":")
 		keys = append(keys, strings.Trim(k, `"`))
 	}
-	want := []string{"Counter", "CounterFn", "Errors", "Gauge", "GaugeFn", "Name", "Queries", "QueryCounts", "State", "Wait", "cmdline", "memstats"}
+	want := []string{"Counter", "CounterFn", "Errors", "Gauge", "GaugeFn", "Name", "Queries", "QueryCounts", "Sources", "State", "StreamState", "Wait", "cmdline", "memstats"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
@@ -111,6 +113,8 @@ func TestVarsJSON(t *testing.T) {
 		{"Errors", `{"CANCELED": 2, "OK": 0}`},
 		{"QueryCounts", `{"db_t.Select": 5}`},
 		{"State", `{"SERVING.PRIMARY": 1}`},
+		{"StreamState", `{"wf.1": "Running"}`},
+		{"Sources", `{"1": "ks/0"}`},
 		{"Queries", `{"TotalCount":3,"TotalTime":20001700000,"Histograms":{` +
 			`"Insert":{"500000":0,"1000000":1,"5000000":0,"10000000":0,"50000000":0,"100000000":0,"500000000":0,"1000000000":0,"5000000000":0,"10000000000":0,"inf":0,"Count":1,"Time":1000000},` +
 			`"Select":{"500000":0,"1000000":1,"5000000":0,"10000000":0,"50000000":0,"100000000":0,"500000000":0,"1000000000":0,"5000000000":0,"10000000000":0,"inf":1,"Count":2,"Time":20000700000}}}`},
@@ -169,6 +173,7 @@ func TestPrometheusShapes(t *testing.T) {
 		{"vttablet_query_counts", dto.MetricType_COUNTER, 1},
 		{"vttablet_queries", dto.MetricType_HISTOGRAM, 2},
 		{"vttablet_state", dto.MetricType_GAUGE, 1},
+		{"vttablet_stream_state", dto.MetricType_GAUGE, 1},
 	} {
 		mf, ok := mfs[tt.name]
 		switch {
@@ -180,7 +185,10 @@ func TestPrometheusShapes(t *testing.T) {
 			t.Errorf("%s has %d samples, want %d", tt.name, len(mf.GetMetric()), tt.n)
 		}
 	}
-	for _, absent := range []string{"vttablet_name", "vttablet_unknown"} {
+	if got := labelsOf(mfs["vttablet_stream_state"].GetMetric()[0]); got["workflow"] != "wf" || got["counts"] != "1" || got["state"] != "Running" {
+		t.Errorf("stream_state labels %v", got)
+	}
+	for _, absent := range []string{"vttablet_name", "vttablet_unknown", "vttablet_sources"} {
 		if _, ok := mfs[absent]; ok {
 			t.Errorf("%s exported; strings and unknown values are not", absent)
 		}

@@ -31,6 +31,9 @@ type request struct {
 	reader bool
 	// bufferSize overrides the stream buffer size of a streamed statement (0: configured).
 	bufferSize int
+	// stmt is the caller statement r runs for, timed for the statistics and the query log
+	// (querystats.go); nil for tabletd's own statements.
+	stmt *statement
 }
 
 // internalRequest is a statement tabletd runs itself, on caller's behalf.
@@ -91,13 +94,15 @@ func (e *executor) prepare(c *Call, limited bool) (*request, error) {
 // execute runs c's statement for Execute: outside any stateful connection (id 0), or on the
 // transaction or reserved connection id. tt is the tablet type the request was admitted for.
 func (e *executor) execute(ctx context.Context, c *Call, id int64, tt topodatapb.TabletType) (*querypb.QueryResult, error) {
+	stmt := e.stats.begin("Execute", c, id)
 	r, err := e.prepare(c, true)
 	if err != nil {
+		e.stats.end(&stmt, nil, nil, err)
 		return nil, err
 	}
-	start := time.Now()
+	r.stmt = &stmt
 	res, err := e.executePrepared(ctx, r, id, tt)
-	e.stats.record(c.SQL, r.plan, time.Since(start), res, err)
+	e.stats.end(&stmt, r.plan, res, err)
 	return res, err
 }
 
@@ -149,11 +154,14 @@ func (e *executor) renameDatabase(res *querypb.QueryResult, r *request) {
 
 // streamExecute streams c's statement for StreamExecute, outside a stateful connection (id 0)
 // or on one.
-func (e *executor) streamExecute(ctx context.Context, c *Call, id int64, send func(*querypb.QueryResult) error) error {
-	r, err := e.prepare(c, false)
-	if err != nil {
+func (e *executor) streamExecute(ctx context.Context, c *Call, id int64, send func(*querypb.QueryResult) error) (err error) {
+	stmt := e.stats.begin("StreamExecute", c, id)
+	var r *request
+	defer func() { e.stats.end(&stmt, r.planOrNil(), nil, err) }()
+	if r, err = e.prepare(c, false); err != nil {
 		return err
 	}
+	r.stmt, send = &stmt, stmt.counting(send)
 	if id == 0 {
 		// Outside a transaction vttablet sets no tablet-side timeout on streams; the
 		// caller's deadline and disconnects still apply (and kill the statement).
@@ -170,6 +178,7 @@ func (e *executor) streamExecute(ctx context.Context, c *Call, id int64, send fu
 
 // runInConn runs the setup statements then (if withQuery) the call's statement on st.
 func (e *executor) runInConn(ctx context.Context, st *stateful, c *Call, setup []string, withQuery bool, send func(*querypb.QueryResult) error) (*querypb.QueryResult, error) {
+	st.txl.caller = c.Caller // who began or uses it, for the transaction log
 	qctx, cancel := e.queryContext(ctx, c.Options)
 	defer cancel()
 	for _, q := range setup {
@@ -180,14 +189,21 @@ func (e *executor) runInConn(ctx context.Context, st *stateful, c *Call, setup [
 	if !withQuery {
 		return nil, nil
 	}
+	stmt := e.stats.begin(inConnMethod(st, c, send != nil), c, st.id)
 	r, err := e.prepare(c, send == nil)
 	if err != nil {
+		e.stats.end(&stmt, nil, nil, err)
 		return nil, err
 	}
+	r.stmt = &stmt
 	if send != nil {
-		return nil, e.tx.streamRequest(ctx, st, r, send)
+		err = e.tx.streamRequest(ctx, st, r, stmt.counting(send))
+		e.stats.end(&stmt, r.plan, nil, err)
+		return nil, err
 	}
-	return e.tx.execRequest(qctx, st, r, e.cfg.MaxResultSize)
+	res, err := e.tx.execRequest(qctx, st, r, e.cfg.MaxResultSize)
+	e.stats.end(&stmt, r.plan, res, err)
+	return res, err
 }
 
 // queryContext applies the query timeout: the sooner of --queryserver-config-query-timeout
@@ -229,7 +245,9 @@ func hintTimeout(p map[string]string) (time.Duration, bool, error) {
 func (e *executor) run(ctx context.Context, c *mysqlconn.Conn, r *request, maxRows int) (res *querypb.QueryResult, killed bool, err error) {
 	e.register(c, r, false)
 	// The connection's kill hook (set by the pool's connector) issues the KILL when ctx ends.
+	start := time.Now()
 	res, err = c.Execute(ctx, r.final, maxRows, r.fields)
+	e.stats.mysqlDone(r, "Exec", time.Since(start))
 	terminated := e.live.remove(c.ID()) // a /livequeryz KILL was or will be sent
 	killed = c.Canceled() || terminated
 	if err == nil && !terminated {

@@ -10,19 +10,20 @@ import (
 
 // Bounds of what the status page keeps.
 const (
-	// slowThreshold: a statement answered after this long is listed among the slow queries
+	// SlowThreshold: a statement answered after this long is listed among the slow queries
 	// (vttablet's /querylogz colours such a row "high").
-	slowThreshold  = 100 * time.Millisecond
+	SlowThreshold  = 100 * time.Millisecond
 	maxSlowQueries = 20
 	// maxHealthEvents is how many serving-state transitions the health history keeps.
 	maxHealthEvents = 20
-	// HistoryInterval is the width of one point of the charts, historyPoints how many are
-	// kept: 15 minutes, as vttablet's QPS rates.
+	// HistoryInterval is the width of one point of the charts; HistorySpan is how far back
+	// they go: 15 minutes, as vttablet's QPS rates.
 	HistoryInterval = 5 * time.Second
-	historyPoints   = 15 * 60 / 5
+	HistorySpan     = 15 * time.Minute
+	historyPoints   = int(HistorySpan / HistoryInterval)
 )
 
-// SlowQuery is one statement that took at least slowThreshold.
+// SlowQuery is one statement that took at least SlowThreshold.
 type SlowQuery struct {
 	At     time.Time
 	Took   time.Duration

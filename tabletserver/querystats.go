@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,7 @@ type queryStats struct {
 
 	vars    *serverVars
 	latency stats.Latency // every statement's total time, for p50/p99 over intervals
-	slow    slowQueries   // the last statements slower than slowThreshold
+	slow    slowQueries   // the last statements slower than SlowThreshold
 	health  healthHistory // the last serving-state transitions
 	history historySampler
 	qlog    logStream[*QueryRecord]
@@ -73,6 +74,33 @@ func (q *queryStats) begin(method string, c *Call, id int64) statement {
 	return statement{method: method, call: c, id: id, start: time.Now()}
 }
 
+// planOrNil is r's plan; nil when r is (the statement failed before it had one).
+func (r *request) planOrNil() *plan.Plan {
+	if r == nil {
+		return nil
+	}
+	return r.plan
+}
+
+// inConnMethod names the queryservice method that ran c's statement on st, from what the
+// connection and the call say: BeginExecute (a new transaction, or one begun on the call's
+// reserved connection), ReserveBeginExecute (a new reservation with a transaction),
+// ReserveExecute (a reservation, of the call's transaction or without one); with Stream
+// for the streaming variants.
+func inConnMethod(st *stateful, c *Call, streaming bool) string {
+	m := "ReserveExecute"
+	switch {
+	case !st.reserved, c.ReservedID != 0:
+		m = "BeginExecute"
+	case st.inTx && c.TxID == 0:
+		m = "ReserveBeginExecute"
+	}
+	if streaming {
+		m = strings.TrimSuffix(m, "Execute") + "StreamExecute"
+	}
+	return m
+}
+
 // counting wraps a stream's send so the rows sent are counted for st.
 func (st *statement) counting(send func(*querypb.QueryResult) error) func(*querypb.QueryResult) error {
 	st.streamed = true
@@ -104,7 +132,7 @@ func (q *queryStats) end(st *statement, p *plan.Plan, res *querypb.QueryResult, 
 		q.vars.statementDone(planName, tableLabel(p), took, affected, returned, err)
 		q.recordStatement(st.call.SQL, p, took, st.mysql, returned, affected, err)
 	}
-	if took >= slowThreshold {
+	if took >= SlowThreshold {
 		q.slow.add(SlowQuery{At: st.start, Took: took, SQL: truncateSQL(st.call.SQL), Plan: planName,
 			Caller: st.call.Caller, Rows: max(returned, affected), Err: errText(err)})
 	}
@@ -119,15 +147,10 @@ func (q *queryStats) end(st *statement, p *plan.Plan, res *querypb.QueryResult, 
 // Mysql timings name them) and adds it to r's statement.
 func (q *queryStats) mysqlDone(r *request, operation string, took time.Duration) {
 	q.vars.mysql.Add(operation, took)
-}
-
-// record is the executor's older per-statement hook.
-func (q *queryStats) record(sql string, p *plan.Plan, took time.Duration, res *querypb.QueryResult, err error) {
-	var returned, affected uint64
-	if res != nil {
-		returned, affected = uint64(len(res.Rows)), res.RowsAffected
+	if r.stmt != nil {
+		r.stmt.mysql += took
+		r.stmt.queries++
 	}
-	q.recordStatement(sql, p, took, 0, returned, affected, err)
 }
 
 func (q *queryStats) recordStatement(sql string, p *plan.Plan, took, mysql time.Duration, returned, affected uint64, err error) {

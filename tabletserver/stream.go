@@ -3,6 +3,7 @@ package tabletserver
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/tabletd/tabletd/mysqlconn"
 	"github.com/tabletd/tabletd/proto/querypb"
@@ -18,12 +19,14 @@ func (e *executor) stream(ctx context.Context, c *mysqlconn.Conn, r *request, se
 	if r.bufferSize > 0 {
 		size = r.bufferSize
 	}
+	start := time.Now()
 	err = c.Stream(ctx, r.final, r.fields, size, func(qr *querypb.QueryResult) error {
 		if sendErr = send(qr); sendErr != nil {
 			return sendErr
 		}
 		return nil
 	})
+	e.stats.mysqlDone(r, "ExecStream", time.Since(start))
 	terminated := e.live.remove(c.ID()) // a /livequeryz KILL was or will be sent
 	killed = c.Canceled() || terminated
 	switch {
@@ -63,6 +66,9 @@ func (t *txEngine) streamRequest(ctx context.Context, s *stateful, r *request, s
 		return err
 	}
 	defer cancel()
+	if r.plan != nil {
+		s.txl.add(r.SQL) // a caller's statement, for the transaction log
+	}
 	killed, err := t.e.streamOrCapDML(ctx, s.conn(), r, send, s.inTx)
 	if killed || s.conn().IsClosed() {
 		return t.endAfterKill(ctx, s, r, err)
