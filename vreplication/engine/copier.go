@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -137,6 +138,9 @@ func (r *replicator) copyCycle(ctx context.Context, copying map[string]*lastPK) 
 	}
 	r.setPhase("copy")
 	group, err := r.openGroup(ctx, names, plan, copying)
+	if errors.Is(err, errStopped) {
+		return nil // the loop reads the row and ends
+	}
 	if err != nil {
 		return err
 	}
@@ -181,7 +185,11 @@ func (r *replicator) openGroup(ctx context.Context, names []string, plan *replic
 		tc.abort()
 		retry = append(retry, tc.name)
 	}
-	if err := r.fastForward(ctx, ref, copying); err != nil {
+	err = r.fastForward(ctx, ref, copying)
+	if err == nil {
+		err = r.stillCopying(ctx)
+	}
+	if err != nil {
 		for _, tc := range group {
 			tc.abort()
 		}
@@ -205,6 +213,24 @@ func (r *replicator) openGroup(ctx context.Context, names []string, plan *replic
 	}
 	r.log.Info("copying tables", zap.Int("tables", len(group)), zap.Int("left", len(names)-len(group)), zap.String("snapshot", ref.String()))
 	return group, nil
+}
+
+// errStopped ends a copy cycle whose stream the fast-forward stopped (a DDL with on_ddl STOP,
+// a journal).
+var errStopped = errors.New("the stream was stopped")
+
+// stillCopying re-reads the row after a fast-forward: errStopped when the stream no longer
+// copies.
+func (r *replicator) stillCopying(ctx context.Context) error {
+	s, err := r.e.readSettings(ctx, r.conn, r.id)
+	if err != nil {
+		return err
+	}
+	r.settings = s
+	if s.State != stateCopying {
+		return errStopped
+	}
+	return nil
 }
 
 // fastForward brings pos exactly to the snapshot position ref before any row of the group is
