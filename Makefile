@@ -101,3 +101,18 @@ bench-reparent: vitess
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 20m -v -run TestReparentTimings ./test/interop/ \
 		-reparent-rounds $(REPARENT_ROUNDS) -reparent-out $(CURDIR)/docs/reparent-raw.json
+
+# ---------------------------------------------------------------------------
+# vttablet: tabletd under the name vttablet (README, "Running as vttablet"): bin/vttablet is
+# a symlink to bin/tabletd; put bin/ first in PATH for tools that run `vttablet`.
+# interop-dropin: only the drop-in interop tests — the e2e cluster's and vitess-operator's
+# vttablet command lines, unchanged, on MariaDB servers made by Vitess's mysqlctl.
+# ---------------------------------------------------------------------------
+.PHONY: vttablet interop-dropin
+vttablet: build
+	ln -sf tabletd bin/vttablet
+
+interop-dropin: vitess
+	@scripts/install-deps.sh --interop
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 20m -v -run 'TestDropIn' ./test/interop/

@@ -105,6 +105,27 @@ func (o *options) localMySQL(c *tablet.Config, env func(string) string) error {
 	return nil
 }
 
+// managedMycnf is vttablet's default for managed mode: with MySQL beside the tablet (no
+// --db-host) and neither --mycnf-file nor --mysqlctl-socket, the tablet's own
+// $VTDATAROOT/vt_<uid>/my.cnf, when there is one, is what restores stop and start mysqld with.
+func (o *options) managedMycnf(c *tablet.Config, env func(string) string) {
+	if o.db.Host != "" || c.Backup.MyCnfFile != "" || c.Backup.MysqlctlSocket != "" {
+		return
+	}
+	dir := tabletDir(env, c.Alias.Uid)
+	if dir == "" {
+		return
+	}
+	if path := filepath.Join(dir, "my.cnf"); fileExists(path) {
+		c.Backup.MyCnfFile = path
+	}
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // waitForMycnf waits, as vttablet does, up to mycnfWait for the tablet's my.cnf when the
 // conventions will look for it; it returns early when ctx ends.
 func (o *options) waitForMycnf(ctx context.Context, env func(string) string, uid uint32) {
