@@ -26,6 +26,7 @@ const usage = `usage: tabletctl <command> [flags]
 commands:
   health   follow the tablet's StreamHealth and print each record as JSON
   query    run one statement through the tablet's queryservice and print the result
+  vreplication  list the VReplication streams the tablet applies (state, lag, rows copied)
 `
 
 func main() {
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return health(ctx, args[1:], stdout, stderr)
 	case "query":
 		return query(ctx, args[1:], stdout, stderr)
+	case "vreplication":
+		return vreplication(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
