@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -62,6 +63,7 @@ type Tablet struct {
 	hbWriter    *heartbeat.Writer          // nil without --heartbeat-enable
 	hbReader    *heartbeat.Reader
 	backupDeps  *tabletmanager.BackupDeps // nil: no backup storage configured
+	obs         *observability            // vttablet's variables, log pages, history sampler
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed
@@ -116,6 +118,7 @@ func (t *Tablet) Open(ctx context.Context) error {
 		{"listeners", t.openListeners},
 		{"mysql", t.openMySQL},
 		{"query service", t.openQueryService},
+		{"observability", t.openObservability}, // tablet/observability.go
 		{"table acl", t.openTableACL},
 		{"query rules", t.openQueryRules},
 		{"backup", t.openBackup},
@@ -332,9 +335,10 @@ func (t *Tablet) openHTTP(context.Context) error {
 		"/livequeryz/":          t.qs.ServeLiveQueries,
 		"/livequeryz/terminate": t.qs.ServeTerminate,
 		"/debug/vreplication":   t.serveVReplication,
-		"/debug/vars":           t.serveVars, // tablet/dropin.go
 	}
+	maps.Copy(extra, t.observabilityPages()) // /debug/vars, /queryz, the logs … (tablet/observability.go)
 	srv := &http.Server{Handler: httpserver.NewHandler(statusSource{t}, t.reg, t.log, extra), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(t.stopLogStreams)
 	lis := t.httpLis
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {

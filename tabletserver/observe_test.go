@@ -190,6 +190,7 @@ func TestLogParams(t *testing.T) {
 		{"", false, 10 * time.Second, 300, false},
 		{"timeout=2&limit=5", false, 2 * time.Second, 5, false},
 		{"timeout=600&limit=0", false, 60 * time.Second, 1, false}, // vttablet's bounds
+		{"timeout=0", false, time.Nanosecond, 300, false},          // at once
 		{"", true, 0, 0, false},
 		{"timeout=5", true, 5 * time.Second, 0, false},
 		{"timeout=soon", false, 0, 0, true},

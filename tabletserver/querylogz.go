@@ -96,7 +96,7 @@ type QueryRecord struct {
 // logParams are a log page's bounds: how long to wait (?timeout=, seconds) and how many
 // records to write (?limit=), and tabletd's ?filter= (a substring the SQL must contain).
 type logParams struct {
-	timeout time.Duration // 0: until the client goes away
+	timeout time.Duration // 0 (streams only): until the client goes away
 	limit   int
 	filter  string
 }
@@ -116,6 +116,9 @@ func parseLogParams(r *http.Request, stream bool) (logParams, error) {
 			return p, fmt.Errorf("timeout=%q: want whole seconds", v)
 		}
 		p.timeout = time.Duration(min(max(n, 0), maxTimeout)) * time.Second
+		if p.timeout == 0 && !stream {
+			p.timeout = time.Nanosecond // a page asked for no time at all answers at once
+		}
 	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -461,6 +464,7 @@ func (s *Server) ServeQuerylogz(w http.ResponseWriter, r *http.Request) {
 	defer s.stats.qlog.unsubscribe(ch)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write([]byte(logzHead + querylogzHeader))
+	flush(w) // the client sees the page start once it is subscribed
 	follow(r, ch, p, func(q *QueryRecord) bool { return strings.Contains(q.SQL, p.filter) }, func(q *QueryRecord) error {
 		return querylogzRowTemplate.Execute(w, querylogzRow{QueryRecord: q, Level: durationLevel(q.End.Sub(q.Start), 10*time.Millisecond, 100*time.Millisecond)})
 	})

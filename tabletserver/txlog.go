@@ -171,6 +171,7 @@ func (s *Server) ServeTxlogz(w http.ResponseWriter, r *http.Request) {
 	defer s.stats.txlog.unsubscribe(ch)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write([]byte(logzHead + txlogzHeader))
+	flush(w)
 	follow(r, ch, p, txFilter(p.filter), func(t *TxRecord) error {
 		return txlogzRowTemplate.Execute(w, struct {
 			*TxRecord
