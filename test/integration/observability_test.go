@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -226,6 +227,7 @@ func TestVitessMetrics(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
+	checkDashboard(t, types)
 	// Bounded labels: the only table label values are the statement tables and Join.
 	for s := range samples {
 		if m := regexp.MustCompile(`table="([^"]*)"`).FindStringSubmatch(s); m != nil && m[1] != "t" && m[1] != "Join" {
@@ -388,5 +390,59 @@ func TestStatusPageHistory(t *testing.T) {
 	}
 	if strings.Contains(page, "<script") || strings.Contains(page, "secret-value") {
 		t.Error("status page has a script or a bind value")
+	}
+}
+
+// checkDashboard: every metric the Grafana dashboard (deploy/grafana/tabletd.json) queries
+// is one a tablet exports (types: the metric families of a real /metrics).
+func checkDashboard(t *testing.T, types map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/grafana/tabletd.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			ID      int
+			Title   string
+			Targets []struct{ Expr string }
+		}
+		Templating struct {
+			List []struct{ Definition string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	name := regexp.MustCompile(`\b(?:vttablet|tabletd)_[a-z0-9_]+`)
+	ids, exprs := map[int]bool{}, 0
+	check := func(where, expr string) {
+		for _, m := range name.FindAllString(expr, -1) {
+			family := m
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if base := strings.TrimSuffix(m, suffix); base != m && types[base] == "histogram" {
+					family = base
+				}
+			}
+			if _, ok := types[family]; !ok {
+				t.Errorf("dashboard %s queries %s, which a tablet does not export", where, m)
+			}
+		}
+	}
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("dashboard panel id %d twice", p.ID)
+		}
+		ids[p.ID] = true
+		for _, tg := range p.Targets {
+			exprs++
+			check(fmt.Sprintf("panel %q", p.Title), tg.Expr)
+		}
+	}
+	for _, v := range dash.Templating.List {
+		check("variable", v.Definition)
+	}
+	if exprs < 20 {
+		t.Errorf("dashboard has only %d queries", exprs)
 	}
 }
