@@ -2,6 +2,9 @@
 package dbconfig
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strconv"
@@ -29,6 +32,9 @@ var Roles = []Role{App, Dba, AllPrivs, Filtered, Repl}
 type Credential struct {
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
+	// NoTLS keeps this user's connections in plain text whatever TLS says
+	// (--db-<role>-use-ssl=false).
+	NoTLS bool `yaml:"noTLS"`
 }
 
 // Config says where the server is and how each role logs in.
@@ -39,6 +45,11 @@ type Config struct {
 	Charset     string              `yaml:"charset"`
 	Users       map[Role]Credential `yaml:"users"`
 	DialTimeout time.Duration       `yaml:"dialTimeout"`
+	// TLS encrypts the connections (--db-ssl-*); the zero value is plain text.
+	TLS TLSConfig `yaml:"tls"`
+	// CredentialsFile, when set, gives the password of every user it lists, read at each
+	// new connection (--db-credentials-file; re-read on SIGHUP). See Password.
+	CredentialsFile *CredentialsFile `yaml:"-"`
 }
 
 // Default returns vttablet's defaults: user vt_<role>, empty password, utf8mb4.
@@ -66,7 +77,7 @@ func (c Config) Validate() error {
 	if c.DialTimeout <= 0 {
 		return fmt.Errorf("db dial timeout must be > 0 (got %v)", c.DialTimeout)
 	}
-	return nil
+	return c.TLS.Validate()
 }
 
 // Address is host:port, or the socket path when a socket is used; for display.
@@ -78,12 +89,27 @@ func (c Config) Address() string {
 }
 
 // DriverConfig returns a go-sql-driver configuration for role, connected to dbName
-// (empty: no default database).
+// (empty: no default database). The password is read again before every new connection
+// (a rotated credentials file applies); TLS follows c.TLS (Validate has checked it: an
+// unusable TLS setting here leaves TLS on with nothing trusted, so connections fail rather
+// than go out in plain text).
 func (c Config) DriverConfig(role Role, dbName string) *mysql.Config {
 	cred := c.Users[role]
 	mc := mysql.NewConfig()
 	mc.User = cred.User
-	mc.Passwd = cred.Password
+	mc.Passwd = c.Password(role)
+	if c.CredentialsFile != nil {
+		_ = mc.Apply(mysql.BeforeConnect(func(_ context.Context, cfg *mysql.Config) error {
+			cfg.Passwd = c.Password(role)
+			return nil
+		}))
+	}
+	if tc, err := c.ClientTLS(role); err != nil {
+		mc.TLS = &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
+	} else if tc != nil {
+		mc.TLS = tc
+		mc.AllowFallbackToPlaintext = c.TLS.EffectiveMode() == TLSPreferred
+	}
 	if c.Socket != "" {
 		mc.Net, mc.Addr = "unix", c.Socket
 	} else {

@@ -148,7 +148,7 @@ func NewHandler(src Source, gatherer prometheus.Gatherer, log *zap.Logger, extra
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/debug/status", http.StatusFound)
 	})
-	return mux
+	return secure(mux, src, log) // security.go: policy, POST and same-origin for state changes, pprof gating
 }
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{

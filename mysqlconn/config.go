@@ -1,6 +1,7 @@
 package mysqlconn
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -25,7 +26,15 @@ type Config struct {
 
 	User     string
 	Password string
-	DBName   string // default database; empty: none
+	// PasswordSource, when set, is asked for the password at every Connect instead of
+	// Password (a credentials file re-read on SIGHUP applies to new connections).
+	PasswordSource func() string
+	DBName         string // default database; empty: none
+
+	// TLS, when set, encrypts the connection: go-mysql sends the SSL request in the
+	// handshake and the Conn then reads and writes through the TLS session. A server that
+	// does not offer TLS is refused. nil: plain text.
+	TLS *tls.Config
 
 	// Charset is the connection character set, or a collation. A character
 	// set selects the collation MariaDB uses by default for it (utf8mb4 →

@@ -83,7 +83,11 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	var d dialState
 	stop := context.AfterFunc(ctx, d.abort)
 	defer stop()
-	gc, err := client.ConnectWithDialer(ctx, cfg.Network, cfg.Address, cfg.User, cfg.Password, cfg.DBName,
+	password := cfg.Password
+	if cfg.PasswordSource != nil {
+		password = cfg.PasswordSource()
+	}
+	gc, err := client.ConnectWithDialer(ctx, cfg.Network, cfg.Address, cfg.User, password, cfg.DBName,
 		d.dial, cfg.handshakeOption())
 	if err != nil {
 		return nil, connectError(ctx, cfg, d.wasDialed(), err)
@@ -127,6 +131,9 @@ func (c Config) handshakeOption() client.Option {
 			gc.SetCapability(gomysql.CLIENT_MULTI_STATEMENTS)
 		}
 		gc.UnsetCapability(gomysql.CLIENT_QUERY_ATTRIBUTES)
+		if c.TLS != nil {
+			gc.SetTLSConfig(c.TLS.Clone())
+		}
 		return gc.SetCollation(coll.name)
 	}
 }

@@ -70,6 +70,10 @@ type Config struct {
 	// Backup: storage, engine, restore on start (tablet/backup.go).
 	Backup BackupConfig
 
+	// Security guards the ports: HTTP policy and pprof, gRPC TLS and authentication
+	// (tablet/security.go).
+	Security SecurityConfig
+
 	BuildVersion string
 
 	// QueryLog is vttablet's query log (--log-queries-to-file, --querylog-*): a line per
@@ -152,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if c.Topo.GlobalRoot == "" {
 		return errors.New("--topo-global-root is required (e.g. /vitess/global)")
+	}
+	if err := c.Security.Validate(); err != nil {
+		return err
 	}
 	if err := c.Backup.Validate(); err != nil {
 		return err

@@ -63,6 +63,7 @@ type Tablet struct {
 	hbWriter    *heartbeat.Writer          // nil without --heartbeat-enable
 	hbReader    *heartbeat.Reader
 	backupDeps  *tabletmanager.BackupDeps // nil: no backup storage configured
+	sec         *security                 // gRPC TLS and auth, reloaded on SIGHUP (tablet/security.go)
 	obs         *observability            // vttablet's variables, log pages, history sampler
 	grpcLis     net.Listener
 	httpLis     net.Listener
@@ -297,6 +298,11 @@ func (t *Tablet) openGRPC(context.Context) error {
 	if err != nil {
 		return err
 	}
+	secOpts, err := t.grpcSecurity() // tablet/security.go: TLS, authentication, masked errors
+	if err != nil {
+		return err
+	}
+	opts = append(opts, secOpts...)
 	srv := grpc.NewServer(append(opts, qlOpts...)...)
 	if serve[grpcserver.QueryServiceName] {
 		queryservicepb.RegisterQueryServer(srv, grpcserver.NewQueryServer(t.qs))
@@ -449,9 +455,10 @@ func IsConfigError(err error) bool {
 // connConfig is how the query service connects as role.
 func connConfig(db dbconfig.Config, role dbconfig.Role, dbName string) mysqlconn.Config {
 	c := mysqlconn.Config{Network: "tcp", Address: db.Address(), User: db.Users[role].User,
-		Password: db.Users[role].Password, DBName: dbName, Charset: db.Charset, ConnectTimeout: db.DialTimeout}
+		Password: db.Password(role), DBName: dbName, Charset: db.Charset, ConnectTimeout: db.DialTimeout}
 	if db.Socket != "" {
 		c.Network = "unix"
 	}
+	secureConn(&c, db, role) // tablet/security.go: TLS, live password
 	return c
 }

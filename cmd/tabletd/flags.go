@@ -78,6 +78,7 @@ type options struct {
 	queryLog              queryLogOptions
 	vrepl                 vreplOptions
 	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
+	security              securityOptions
 
 	fs       *pflag.FlagSet // the flag set bound to these options: which flags were given
 	accepted []string       // vttablet v23 flags accepted, not implemented (inventory.go)
@@ -121,7 +122,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		o.users[r] = &c
 		fs.StringVar(&c.User, "db-"+string(r)+"-user", c.User, "MySQL user for the "+string(r)+" role")
 		fs.StringVar(&c.Password, "db-"+string(r)+"-password", "", "password of the "+string(r)+" user")
-		o.useSSL[r] = fs.Bool("db-"+string(r)+"-use-ssl", false, "TLS to MySQL for the "+string(r)+" user (not supported yet: only false)")
+		o.useSSL[r] = fs.Bool("db-"+string(r)+"-use-ssl", true, "false keeps the "+string(r)+" user's MySQL connections in plain text whatever --db-ssl-mode says")
 	}
 	fs.IntVar(&o.httpPort, "port", 15000, "HTTP port (status pages, metrics)")
 	fs.IntVar(&o.grpcPort, "grpc-port", 16000, "gRPC port (queryservice, tabletmanager)")
@@ -185,6 +186,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	o.queryLog.bind(fs)
 	o.backup.bind(fs)
 	o.vrepl.bind(fs)
+	o.security.bind(fs)
 
 	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
 	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
@@ -228,10 +230,8 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	c.HTTPBindAddress, c.GRPCBindAddress = o.httpBind, o.bindAddr
 	c.DB = o.db
 	for r, cred := range o.users {
+		cred.NoTLS = !*o.useSSL[r] // --db-<role>-use-ssl=false; TLS settings in flags_security.go
 		c.DB.Users[r] = *cred
-		if *o.useSSL[r] {
-			return c, fmt.Errorf("--db-%s-use-ssl=true is not supported yet: use a local socket or a trusted network and set it to false", r)
-		}
 	}
 	if err := o.dbConnection(&c, env); err != nil {
 		return c, err
@@ -251,6 +251,9 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	if err := o.vrepl.apply(&c); err != nil {
+		return c, err
+	}
+	if err := o.security.apply(&c, env, o.credsFile); err != nil {
 		return c, err
 	}
 	return c, nil

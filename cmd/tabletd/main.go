@@ -39,7 +39,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, redactProcessArgs(), os.Stdout, os.Stderr, os.Getenv) // flags_security.go
 	stop()
 	os.Exit(code)
 }
@@ -94,6 +94,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
 		return exitUsage
 	}
+	stderr = o.security.maskWriter(stderr) // from here on no output carries a password
 	logFile, err := o.logs.openFile(prog, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
@@ -102,7 +103,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 	if logFile != nil {
 		defer logFile.Close()
 	}
-	log, err := newLogger(o.logFormat, o.logLevel, stderr, writerOrNil(logFile), topo.AliasString(cfg.Alias))
+	log, err := newLogger(o.logFormat, o.logLevel, stderr, o.security.maskWriter(writerOrNil(logFile)), topo.AliasString(cfg.Alias))
 	if err != nil {
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
 		return exitUsage
@@ -112,6 +113,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 		log.Warn("vttablet flags accepted but not implemented by tabletd: they have no effect (also on /debug/status)",
 			zap.Strings("flags", cfg.NotImplementedFlags))
 	}
+	o.security.logStart(log, argv, cfg)
 	// The query path allocates per request and the live heap is small; collecting half as
 	// often costs a few MB and saves measurable CPU per query (docs/benchmarks.md).
 	if env("GOGC") == "" && o.gcPercent > 0 {
@@ -131,6 +133,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 		fmt.Fprintf(stderr, "tabletd: %v\n", err)
 		return exitUsage
 	}
+	o.security.useSecrets(t.Secrets)
 	// SIGHUP re-reads the table ACL file; a bad file keeps the ACL in force.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -143,6 +146,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 				return
 			case <-hup:
 				_ = t.ReloadTableACL() // logged and shown on /debug/status by the tablet
+				_ = t.ReloadSecurity() // credentials file, gRPC certificates, static auth; logged
 			}
 		}
 	}()
