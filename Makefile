@@ -116,3 +116,19 @@ interop-dropin: vitess
 	@scripts/install-deps.sh --interop
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 20m -v -run 'TestDropIn' ./test/interop/
+
+# ---------------------------------------------------------------------------
+# bench-backup: on one ~1 GB MariaDB datadir, side by side: the raw pipe `mariabackup
+# --stream=mbstream | zstd -1 -T2 > file`, tabletd's Backup RPC to file storage (one and two
+# stripes) and tabletd's RestoreFromBackup with its phases (docs/benchmarks.md, "Backups").
+# About 10 minutes; raw figures in docs/backup-raw.json.
+# ---------------------------------------------------------------------------
+BACKUP_BENCH_MB ?= 1100
+BACKUP_BENCH_ROUNDS ?= 3
+
+.PHONY: bench-backup
+bench-backup:
+	@scripts/install-deps.sh
+	command -v zstd >/dev/null 2>&1 || apt-get install -y -qq zstd
+	$(GO) test -count=1 -timeout 40m -v -run TestBackupThroughput ./test/integration/ \
+		-backup-bench-mb $(BACKUP_BENCH_MB) -backup-bench-rounds $(BACKUP_BENCH_ROUNDS) -backup-bench-out $(CURDIR)/docs/backup-raw.json

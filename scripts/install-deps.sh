@@ -30,6 +30,7 @@ command -v curl >/dev/null 2>&1 || want curl
 if [ "$profile" != etcd ]; then
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want mariadb-server
   command -v mariadb >/dev/null 2>&1 || want mariadb-client
+  command -v mariabackup >/dev/null 2>&1 || want mariadb-backup   # the backup engine (issue 8)
 fi
 if [ "$profile" = test ] || [ "$profile" = interop ]; then
   # go test -race needs cgo: a C compiler and the C library headers (gcc only recommends them).

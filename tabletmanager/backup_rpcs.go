@@ -17,6 +17,7 @@ import (
 	tmpb "github.com/tabletd/tabletd/proto/tabletmanagerdatapb"
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
+	"github.com/tabletd/tabletd/proto/vttimepb"
 	"github.com/tabletd/tabletd/replication"
 	"github.com/tabletd/tabletd/rpcerr"
 )
@@ -140,7 +141,7 @@ func (m *Manager) RestoreFromBackup(ctx context.Context, req *tmpb.RestoreFromBa
 	if b == nil || b.Service == nil {
 		return rpcerr.New(vtrpcpb.Code_FAILED_PRECONDITION, "%v", backup.ErrNoStorage)
 	}
-	if req.RestoreToPos != "" || req.RestoreToTimestamp != nil {
+	if req.RestoreToPos != "" || !optionalTime(req.RestoreToTimestamp).IsZero() {
 		return rpcerr.New(vtrpcpb.Code_UNIMPLEMENTED, "point-in-time restores are not supported by tabletd")
 	}
 	if m.Tablet().Type == topodatapb.TabletType_PRIMARY {
@@ -154,7 +155,7 @@ func (m *Manager) RestoreFromBackup(ctx context.Context, req *tmpb.RestoreFromBa
 	defer unlock()
 	logf := m.eventLog(send)
 	rr := backup.RestoreRequest{Keyspace: m.cfg.Keyspace, Shard: m.cfg.Shard, AllowedEngines: req.AllowedBackupEngines,
-		DryRun: req.DryRun, BackupTime: timeFromProto(req.BackupTime), Log: logf}
+		DryRun: req.DryRun, BackupTime: optionalTime(req.BackupTime), Log: logf}
 	m.action.Lock()
 	defer m.action.Unlock()
 	if err := m.restoreLocked(ctx, rr); err != nil {
@@ -405,4 +406,17 @@ func (m *Manager) BackupStatus() *backup.Status {
 	}
 	st := m.backup.Service.Status()
 	return &st
+}
+
+// optionalTime reads a vttime that vtctld sends for "not given" as either all zeros or Go's
+// zero time (0001-01-01, which is what vtctldclient's unset flag converts to).
+func optionalTime(t *vttimepb.Time) time.Time {
+	if t == nil || (t.Seconds == 0 && t.Nanoseconds == 0) {
+		return time.Time{}
+	}
+	v := timeFromProto(t).UTC()
+	if v.IsZero() {
+		return time.Time{}
+	}
+	return v
 }
