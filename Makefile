@@ -132,3 +132,20 @@ bench-backup:
 	command -v zstd >/dev/null 2>&1 || apt-get install -y -qq zstd
 	$(GO) test -count=1 -timeout 40m -v -run TestBackupThroughput ./test/integration/ \
 		-backup-bench-mb $(BACKUP_BENCH_MB) -backup-bench-rounds $(BACKUP_BENCH_ROUNDS) -backup-bench-out $(CURDIR)/docs/backup-raw.json
+
+# ---------------------------------------------------------------------------
+# status-screenshot: sysbench oltp_read_write through a real vtgate to a tabletd primary,
+# then headless Chromium screenshots /debug/status (README, "Observability"); the test
+# checks the charts are drawn with data. STATUS_SCREENSHOT names the PNG (default
+# docs/status-under-sysbench.png), STATUS_LOAD_SECONDS the load (default 120). About 4 min.
+# ---------------------------------------------------------------------------
+STATUS_SCREENSHOT ?= $(CURDIR)/docs/status-under-sysbench.png
+STATUS_LOAD_SECONDS ?= 120
+
+.PHONY: status-screenshot
+status-screenshot: vitess
+	@scripts/install-deps.sh --interop
+	command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) STATUS_SCREENSHOT=$(STATUS_SCREENSHOT) STATUS_LOAD_SECONDS=$(STATUS_LOAD_SECONDS) \
+		$(GO) test -tags interop -count=1 -timeout 15m -v -run TestStatusPageUnderSysbench ./test/interop/

@@ -153,6 +153,7 @@ func NewHandler(src Source, gatherer prometheus.Gatherer, log *zap.Logger, extra
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"shortDuration": shortDuration,
+	"clock":         func(t time.Time) string { return t.UTC().Format("15:04:05.000") },
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -174,7 +175,8 @@ td:first-child{color:#555}
 .charts{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0}
 figcaption{font-size:.9em;color:#333} figcaption b{font-weight:600}
 .key{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em;vertical-align:-.05em}
-table.list td{border-top:1px solid #eee} code{font-size:.9em;word-break:break-all}
+table.list td{border-top:1px solid #eee;white-space:nowrap} table.list td.wrap{white-space:normal}
+code{font-size:.9em;word-break:break-all}
 nav a{margin-right:.6em}
 </style></head><body>
 <h1>tabletd {{.Alias}} — {{.Keyspace}}/{{.Shard}} {{.TabletType}}</h1>
@@ -187,15 +189,15 @@ nav a{margin-right:.6em}
 {{end}}</div>
 
 <h2>Health history</h2>
-<table class="list">{{range .HealthHistory}}<tr><td>{{ts .At}}</td><td>{{if .Serving}}<span class="ok">{{.State}}</span>{{else}}<span class="bad">{{.State}}</span>{{end}}</td><td>{{.TabletType}}</td><td>{{.Reason}}</td></tr>{{else}}<tr><td>no transition yet</td></tr>{{end}}
+<table class="list">{{range .HealthHistory}}<tr><td>{{ts .At}}</td><td>{{if .Serving}}<span class="ok">{{.State}}</span>{{else}}<span class="bad">{{.State}}</span>{{end}}</td><td>{{.TabletType}}</td><td class="wrap">{{.Reason}}</td></tr>{{else}}<tr><td>no transition yet</td></tr>{{end}}
 </table>
 
 <h2>Errors by code</h2>
 <table class="list">{{range .Errors}}<tr><td>{{.Code}}</td><td>{{.Count}}</td></tr>{{else}}<tr><td>no request failed since start</td></tr>{{end}}
 </table>
 
-<h2>Slow queries</h2>
-<table class="list">{{range .SlowQueries}}<tr><td>{{ts .At}}</td><td>{{.Took}}</td><td>{{.Plan}}</td><td>{{.Caller}}</td><td>{{.Rows}} rows</td><td><code>{{.SQL}}</code>{{if .Err}} <span class="bad">{{.Err}}</span>{{end}}</td></tr>{{else}}<tr><td>none over {{.SlowThreshold}} since start</td></tr>{{end}}
+<h2>Slow queries (the last {{len .SlowQueries}} over {{.SlowThreshold}})</h2>
+<table class="list">{{range .SlowQueries}}<tr><td>{{clock .At}}</td><td>{{.Took}}</td><td>{{.Plan}}</td><td>{{.Caller}}</td><td>{{.Rows}} rows</td><td class="wrap"><code>{{.SQL}}</code>{{if .Err}} <span class="bad">{{.Err}}</span>{{end}}</td></tr>{{else}}<tr><td>none over {{.SlowThreshold}} since start</td></tr>{{end}}
 </table>
 {{end}}
 

@@ -58,7 +58,7 @@ func TestStatusPage(t *testing.T) {
 		"<h2>Last 15m</h2>", "<svg class=\"chart\"", "<title>Queries &lt;per&gt; second</title>", "30.0 queries/s",
 		"<h2>Health history</h2>", "replication lag unknown: &lt;stopped&gt;", "NOT_SERVING",
 		"<h2>Errors by code</h2>", "<td>CLUSTER_EVENT</td><td>3</td>",
-		"<h2>Slow queries</h2>", "select sleep(1.5) from &lt;t&gt;", "1.5s",
+		"<h2>Slow queries (the last 1 over 100ms)</h2>", "select sleep(1.5) from &lt;t&gt;", "1.5s",
 		`href="/debug/vars"`, `href="/queryz"`, `href="/debug/status_details"`, `href="/txlogz"`,
 	} {
 		if !strings.Contains(body, want) {
