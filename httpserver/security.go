@@ -164,6 +164,8 @@ func secure(h http.Handler, src Source, log *zap.Logger) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		// A compressed body cannot be masked: ask the handlers (promhttp) for plain text.
+		r.Header.Del("Accept-Encoding")
 		mw := &maskingWriter{ResponseWriter: w, mask: sec.Mask}
 		if sec.SecretForms != nil {
 			mw.forms = sec.SecretForms()
@@ -197,6 +199,11 @@ func (m *maskingWriter) decide() {
 		return
 	}
 	m.decided = true
+	if m.Header().Get("Content-Encoding") != "" {
+		// Compressed anyway: pass it, but never a text body the mask could not read.
+		m.binary = true
+		return
+	}
 	ct := m.Header().Get("Content-Type")
 	if ct == "" {
 		return // sniffed later by net/http from what we write: treat as text
