@@ -250,6 +250,7 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	if err := o.backup.apply(&c); err != nil {
 		return c, err
 	}
+	o.managedMycnf(&c, env) // after the backup flags: the my.cnf convention fills what they left
 	if err := o.vrepl.apply(&c); err != nil {
 		return c, err
 	}

@@ -225,3 +225,37 @@ func TestBindAddresses(t *testing.T) {
 		t.Fatalf("http %q grpc %q both %q", c.HTTPBindAddress, c.GRPCBindAddress, c.BindAddress)
 	}
 }
+
+// TestManagedMycnf: the tablet's my.cnf is the managed-mode my.cnf restores use, unless a flag
+// names another, a mysqlctld, or a remote MySQL.
+func TestManagedMycnf(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "vt_0000000100")
+	_ = os.Mkdir(dir, 0o755)
+	cnf := filepath.Join(dir, "my.cnf")
+	if err := os.WriteFile(cnf, []byte(mysqlctlMycnf(dir, 17100)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		root string
+		args []string
+		want string
+	}{
+		{"convention", root, nil, cnf},
+		{"--mycnf-file wins", root, []string{"--mycnf-file", "/etc/other.cnf"}, "/etc/other.cnf"},
+		{"mysqlctld", root, []string{"--mysqlctl-socket", "/vt/vtdataroot/mysqlctl.sock"}, ""},
+		{"remote MySQL", root, []string{"--db-host", "db1"}, ""},
+		{"no my.cnf", t.TempDir(), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := configFor(t, tc.root, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Backup.MyCnfFile != tc.want {
+				t.Fatalf("managed my.cnf %q, want %q", c.Backup.MyCnfFile, tc.want)
+			}
+		})
+	}
+}
