@@ -597,3 +597,111 @@ func hashKeyspaceID(id uint64) []byte {
 	block.Encrypt(out[:], in[:])
 	return out[:]
 }
+
+// TestMoveTablesCancel: cancelling a running workflow leaves nothing behind: no streams or
+// copy state on the target, the target's copies of the tables dropped, no routing rules,
+// and the source untouched.
+func TestMoveTablesCancel(t *testing.T) {
+	c := newCluster(t)
+	src := c.vrPrimary(100, "commerce", "0", false)
+	c.loadCommerce(t, 300)
+	dst := c.vrPrimary(200, "customer", "0", false)
+	mt := func(args ...string) string {
+		return c.ctl(append([]string{"MoveTables", "--workflow", "c2c", "--target-keyspace", "customer"}, args...)...)
+	}
+	before := sums(t, "customer", src)
+	mt("create", "--source-keyspace", "commerce", "--tables", "customer,corder")
+	c.waitWorkflowState(t, "customer", "c2c", "Running", 2*time.Minute)
+	mt("cancel")
+	if n := streamRows(t, dst); n != 0 {
+		t.Fatalf("after cancel, %d streams remain on the target", n)
+	}
+	var n int
+	if err := dst.root.QueryRow("select count(*) from _vt.copy_state").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after cancel, %d copy_state rows remain (%v)", n, err)
+	}
+	for _, table := range []string{"customer", "corder"} {
+		if tableExists(t, dst, table) {
+			t.Fatalf("after cancel, the target still has table %s", table)
+		}
+		if !tableExists(t, src, table) {
+			t.Fatalf("cancel dropped the source's table %s", table)
+		}
+	}
+	if rr := c.routingRules(t); strings.Contains(rr, "customer") {
+		t.Fatalf("after cancel, routing rules remain: %s", rr)
+	}
+	if after := sums(t, "customer", src); after != before {
+		t.Fatalf("the source changed: %v, then %v", before, after)
+	}
+	if out, err := c.tryCtl("Workflow", "--keyspace", "customer", "show", "--workflow", "c2c"); err == nil && strings.Contains(out, `"name": "c2c"`) {
+		t.Fatalf("the workflow is still listed:\n%s", out)
+	}
+}
+
+// TestVReplicationFaults: the target tabletd killed (SIGKILL) in the middle of the copy
+// resumes from _vt.copy_state when it starts again; the source's mysqld restarted during
+// the replication phase makes the stream fail, retry and go on from its position; a DDL on
+// the source with --on-ddl EXEC reaches the target.
+func TestVReplicationFaults(t *testing.T) {
+	c := newCluster(t)
+	src := c.vrPrimary(100, "commerce", "0", false)
+	c.loadCommerce(t, 200)
+	// A bigger table, so that the copy is still going when the target is killed.
+	mustExec(t, c.gate(t, "commerce"), "create table big (id bigint not null primary key, pad varchar(200), key idx_pad (pad))")
+	c.ctl("ApplyVSchema", "--vschema", `{"tables": {"product": {}, "customer": {}, "corder": {}, "big": {}}}`, "commerce")
+	for i := 0; i < 200000; i += 5000 {
+		var vals []string
+		for j := i; j < i+5000; j++ {
+			vals = append(vals, fmt.Sprintf("(%d, repeat('p', %d))", j, 100+j%100))
+		}
+		if _, err := src.root.Exec("insert into vt_commerce.big values " + strings.Join(vals, ",")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := c.vrPrimary(200, "customer", "0", false, "--vreplication-parallel-insert-workers", "1", "--vreplication-copy-parallel-tables", "1")
+	c.ctl("MoveTables", "--workflow", "faults", "--target-keyspace", "customer", "create", "--source-keyspace", "commerce",
+		"--tables", "customer,corder,big", "--on-ddl", "EXEC")
+	var lastpk string
+	eventually(t, 2*time.Minute, "the copy of big made progress", func() bool {
+		return dst.root.QueryRow("select ifnull(lastpk, '') from _vt.copy_state where table_name = 'big'").Scan(&lastpk) == nil && lastpk != ""
+	})
+	dst.killTabletd(t)
+	var copied int64
+	_ = dst.root.QueryRow("select count(*) from vt_customer.big").Scan(&copied)
+	if copied >= 200000 {
+		t.Fatalf("the copy was over when the target was killed (%d rows)", copied)
+	}
+	c.startTabletdIn(dst)
+	c.waitWorkflowState(t, "customer", "faults", "Running", 3*time.Minute)
+	for _, table := range []string{"customer", "corder"} {
+		waitSame(t, table, []*vrTablet{src}, []*vrTablet{dst})
+	}
+	var a, b sql.NullInt64
+	eventually(t, 60*time.Second, "big identical on both sides", func() bool {
+		_ = src.root.QueryRow("select count(*) + sum(crc32(pad)) from vt_commerce.big").Scan(&a)
+		_ = dst.root.QueryRow("select count(*) + sum(crc32(pad)) from vt_customer.big").Scan(&b)
+		return a == b
+	})
+	t.Logf("target killed after %d of 200000 rows of big; resumed and identical", copied)
+
+	// The source's mysqld restarts while the stream replicates.
+	src.db.Restart(t)
+	c.waitState(src.alias, "PRIMARY SERVING", 60*time.Second)
+	g := c.gate(t, "commerce")
+	eventually(t, 30*time.Second, "a write through vtgate after the restart", func() bool {
+		// The first statements after a restart may meet pooled connections the restart broke.
+		_, err := g.Exec("insert into customer (customer_id, email) values (7000001, 'after-restart@example.com')")
+		return err == nil
+	})
+	waitSame(t, "customer", []*vrTablet{src}, []*vrTablet{dst})
+
+	// A DDL on the source reaches the target with on_ddl EXEC.
+	c.ctl("ApplySchema", "--sql", "alter table corder add column note varchar(32)", "commerce")
+	eventually(t, 60*time.Second, "the DDL reached the target", func() bool {
+		var n int
+		_ = dst.root.QueryRow("select count(*) from information_schema.columns where table_schema = 'vt_customer' and table_name = 'corder' and column_name = 'note'").Scan(&n)
+		return n == 1
+	})
+	c.waitWorkflowState(t, "customer", "faults", "Running", 30*time.Second)
+}
