@@ -81,6 +81,9 @@ type Deps struct {
 	Clock    func() time.Time
 	Source   Source
 	VSchema  func(ctx context.Context) (*vschemapb.SrvVSchema, error)
+	// Sidecar names the keyspace's sidecar database when it is known only later (nil or
+	// "": Config.SidecarDB).
+	Sidecar func() string
 }
 
 // Engine serves the source side of VReplication for one tablet: VStream, VStreamRows,
@@ -92,6 +95,7 @@ type Engine struct {
 	now     func() time.Time
 	src     Source
 	vschema func(ctx context.Context) (*vschemapb.SrvVSchema, error)
+	sidecar func() string
 	metrics *metrics
 
 	mu      sync.Mutex
@@ -129,7 +133,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, log: d.Log, now: d.Clock, src: d.Source, vschema: d.VSchema, metrics: m,
+	return &Engine{cfg: cfg, log: d.Log, now: d.Clock, src: d.Source, vschema: d.VSchema, sidecar: d.Sidecar, metrics: m,
 		cancels: map[int]context.CancelFunc{}}, nil
 }
 
@@ -193,6 +197,16 @@ func (e *Engine) begin(ctx context.Context, rpc string) (context.Context, func(e
 		}
 		return err
 	}, nil
+}
+
+// sidecarDB is where resharding_journal and schema_version are.
+func (e *Engine) sidecarDB() string {
+	if e.sidecar != nil {
+		if s := e.sidecar(); s != "" {
+			return s
+		}
+	}
+	return e.cfg.SidecarDB
 }
 
 // caller is the table ACL identity of a stream.

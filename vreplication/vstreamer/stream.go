@@ -315,7 +315,7 @@ func (s *binlogStream) tableMap(ctx context.Context, ev *replication.BinlogEvent
 	}
 	db, name := string(tm.Schema), string(tm.Table)
 	info := tableMapInfo{types: tm.ColumnType, meta: tm.ColumnMeta}
-	if db == s.e.cfg.SidecarDB && db != s.e.cfg.DBName {
+	if db == s.e.sidecarDB() && db != s.e.cfg.DBName {
 		switch name {
 		case "resharding_journal":
 			s.plans[tm.TableID] = &tablePlan{tm: info, journal: true}
@@ -337,7 +337,7 @@ func (s *binlogStream) tableMap(ctx context.Context, ev *replication.BinlogEvent
 	if err := s.e.src.AuthorizeRead(s.caller.name, s.caller.groups, name); err != nil {
 		return nil, err
 	}
-	ts, err := s.schema(ctx, name, int(tm.ColumnCount))
+	ts, err := s.schema(ctx, name, info)
 	if err != nil {
 		return nil, err
 	}
@@ -356,26 +356,57 @@ func (s *binlogStream) tableMap(ctx context.Context, ev *replication.BinlogEvent
 	return []*binlogdatapb.VEvent{fe}, nil
 }
 
-// schema returns table's definition, read again when the cached one does not have the
-// binlog's column count (the table changed since).
-func (s *binlogStream) schema(ctx context.Context, table string, columns int) (*tabletserver.TableSchema, error) {
-	if ts := s.schemas[table]; ts != nil && len(ts.Fields) == columns {
-		return ts, nil
+// schema returns the definition of table for a TABLE_MAP of the given column types. The
+// stream may be behind the live schema: as in Vitess, columns added since (at the end) are
+// left out — the event's columns are the first ones — and a definition that no longer
+// matches the event's column types stops the stream rather than send rows under the wrong
+// names. A DDL in the stream drops the cached definition, so the next TABLE_MAP reads it
+// again.
+func (s *binlogStream) schema(ctx context.Context, table string, tm tableMapInfo) (*tabletserver.TableSchema, error) {
+	if ts := s.schemas[table]; ts != nil && matchesBinlog(ts, tm) {
+		return prefix(ts, len(tm.types)), nil
 	}
 	ts, err := s.e.src.TableSchema(ctx, table)
 	if err != nil {
 		return nil, err
 	}
-	if len(ts.Fields) != columns {
-		// The live table differs from the binlog's (a later DDL already ran, and the stream
-		// is behind it): the columns cannot be named right, so the stream stops rather than
-		// send rows under the wrong names.
+	if !matchesBinlog(ts, tm) {
 		return nil, rpcerr.New(vtrpcpb.Code_FAILED_PRECONDITION,
-			"cannot determine table columns for %s: the binlog event has %d columns, the table has %d now (its definition changed after this position)",
-			table, columns, len(ts.Fields))
+			"cannot determine table columns for %s: the binlog event's %d columns do not match the table's %d columns now (its definition changed after this position)",
+			table, len(tm.types), len(ts.Fields))
 	}
 	s.schemas[table] = ts
-	return ts, nil
+	return prefix(ts, len(tm.types)), nil
+}
+
+// matchesBinlog: the table has at least the event's columns, of compatible types.
+func matchesBinlog(ts *tabletserver.TableSchema, tm tableMapInfo) bool {
+	if len(ts.Fields) < len(tm.types) {
+		return false
+	}
+	for i, bt := range tm.types {
+		if !compatibleType(bt, tm.meta[i], ts.Fields[i].Type) {
+			return false
+		}
+	}
+	return true
+}
+
+// prefix is ts limited to its first n columns.
+func prefix(ts *tabletserver.TableSchema, n int) *tabletserver.TableSchema {
+	if len(ts.Fields) == n {
+		return ts
+	}
+	out := &tabletserver.TableSchema{Name: ts.Name, Fields: ts.Fields[:n]}
+	if len(ts.Charsets) >= n {
+		out.Charsets = ts.Charsets[:n]
+	}
+	for _, k := range ts.PKColumns {
+		if k < n {
+			out.PKColumns = append(out.PKColumns, k)
+		}
+	}
+	return out
 }
 
 func (s *binlogStream) rows(ev *replication.BinlogEvent, re *replication.RowsEvent) ([]*binlogdatapb.VEvent, error) {

@@ -145,3 +145,55 @@ func padBinary(b []byte, f *querypb.Field) []byte {
 	}
 	return append(b, make([]byte, n-len(b))...)
 }
+
+// compatibleType reports whether a binlog column type can hold values of a column of type t
+// (a coarse check, enough to see that a definition still lines up with an event).
+func compatibleType(bt byte, meta uint16, t querypb.Type) bool {
+	switch bt {
+	case mysql.MYSQL_TYPE_TINY, mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_LONGLONG:
+		return isSigned(t) || isUnsigned(t)
+	case mysql.MYSQL_TYPE_FLOAT, mysql.MYSQL_TYPE_DOUBLE:
+		return t == querypb.Type_FLOAT32 || t == querypb.Type_FLOAT64
+	case mysql.MYSQL_TYPE_NEWDECIMAL, mysql.MYSQL_TYPE_DECIMAL:
+		return t == querypb.Type_DECIMAL
+	case mysql.MYSQL_TYPE_YEAR:
+		return t == querypb.Type_YEAR
+	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_NEWDATE:
+		return t == querypb.Type_DATE
+	case mysql.MYSQL_TYPE_TIME, mysql.MYSQL_TYPE_TIME2:
+		return t == querypb.Type_TIME
+	case mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_DATETIME2:
+		return t == querypb.Type_DATETIME
+	case mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_TIMESTAMP2:
+		return t == querypb.Type_TIMESTAMP
+	case mysql.MYSQL_TYPE_BIT:
+		return t == querypb.Type_BIT
+	case mysql.MYSQL_TYPE_JSON:
+		return t == querypb.Type_JSON
+	case mysql.MYSQL_TYPE_GEOMETRY:
+		return t == querypb.Type_GEOMETRY
+	case mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET:
+		return t == querypb.Type_ENUM || t == querypb.Type_SET
+	case mysql.MYSQL_TYPE_STRING:
+		if meta >= 256 {
+			switch byte(meta >> 8) {
+			case mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET:
+				return t == querypb.Type_ENUM || t == querypb.Type_SET
+			}
+		}
+		return isText(t)
+	case mysql.MYSQL_TYPE_VARCHAR, mysql.MYSQL_TYPE_VAR_STRING, mysql.MYSQL_TYPE_BLOB, mysql.MYSQL_TYPE_TINY_BLOB,
+		mysql.MYSQL_TYPE_MEDIUM_BLOB, mysql.MYSQL_TYPE_LONG_BLOB:
+		return isText(t) || t == querypb.Type_JSON // MariaDB's JSON is a LONGTEXT
+	}
+	return true // a type this check does not know: do not stop the stream over it
+}
+
+func isText(t querypb.Type) bool {
+	switch t {
+	case querypb.Type_VARCHAR, querypb.Type_CHAR, querypb.Type_TEXT, querypb.Type_VARBINARY, querypb.Type_BINARY,
+		querypb.Type_BLOB, querypb.Type_ENUM, querypb.Type_SET:
+		return true
+	}
+	return false
+}
