@@ -247,21 +247,23 @@ func (s *Service) runTool(ctx context.Context, w storage.Writer, t tools, src So
 	logf(Info, "Backup tool %s running (pid %d), datadir %s (%d bytes)", filepath.Base(t.backup), run.cmd.Process.Pid, dataDir, m.DataSize)
 	var read atomicInt64
 	stopProgress := s.progress(ctx, "backup", &read, m.DataSize, logf)
-	stripes, serr := writeStriped(tctx, w, names, s.cfg.StripeBlockSize, s.cfg.compression(), countingReader{r: out, n: &read})
+	// A storage failure kills the tool at once (cancel): the reader of its output may be
+	// blocked on it, and nothing will store what it writes.
+	stripes, serr := writeStriped(tctx, w, names, s.cfg.StripeBlockSize, s.cfg.compression(), countingReader{r: out, n: &read}, cancel)
 	stopProgress()
 	if serr != nil {
-		cancel() // the tool is killed: nothing reads its output any more
+		cancel()
 		_, _ = io.Copy(io.Discard, out)
 	}
 	werr := run.cmd.Wait()
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("backup cancelled: %w", ctx.Err())
+	case serr != nil: // before werr: the tool was killed because of it
+		return fmt.Errorf("storing the backup stream: %w", serr)
 	case werr != nil:
 		logf(Warning, "Backup tool output (last lines):\n%s", run.tail.last(15))
 		return run.err("backup tool", werr)
-	case serr != nil:
-		return fmt.Errorf("storing the backup stream: %w", serr)
 	}
 	pos, err := readToolPosition(lsn, src.Info.Flavor)
 	if err != nil {

@@ -233,15 +233,14 @@ func (s *Service) extract(ctx context.Context, t tools, m *Manifest, staging str
 		cancel()
 	}
 	werr := run.cmd.Wait()
+	var ce *CorruptError
 	switch {
-	case cerr != nil:
-		var ce *CorruptError
-		if errors.As(cerr, &ce) || ctx.Err() != nil {
-			return cerr
-		}
-		return fmt.Errorf("reading backup %s: %w", m.BackupName, cerr)
-	case werr != nil:
+	case errors.As(cerr, &ce) || (cerr != nil && ctx.Err() != nil):
+		return cerr
+	case werr != nil: // before cerr: writing to an unpacker that failed is only a broken pipe
 		return run.err("unpacking the backup stream", werr)
+	case cerr != nil:
+		return fmt.Errorf("reading backup %s: %w", m.BackupName, cerr)
 	}
 	return nil
 }

@@ -56,7 +56,10 @@ func stripeNames(base string, n int) []string {
 // raw bytes go round-robin to the stripes (Vitess's xtrabackup striping), each stripe
 // compressed and uploaded by its own goroutine, so N stripes compress and upload in parallel.
 // Every goroutine has ended when it returns.
-func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSize int, comp compression, src io.Reader) ([]Stripe, error) {
+//
+// abort (may be nil; stripes may call it concurrently) is called as soon as a stripe fails, to stop src's producer: the reader
+// goroutine may be blocked reading src, and only the producer ending unblocks it.
+func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSize int, comp compression, src io.Reader, abort func()) ([]Stripe, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	chans := make([]chan []byte, len(names))
 	out := make([]Stripe, len(names))
@@ -67,6 +70,9 @@ func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSi
 		g.Go(func() error {
 			st, err := storeStripe(gctx, w, name, comp, ch, free)
 			out[i] = st
+			if err != nil && abort != nil {
+				abort()
+			}
 			return err
 		})
 	}
@@ -105,28 +111,24 @@ func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSi
 	return out, nil
 }
 
-// storeStripe compresses the blocks of one stripe into one storage file.
+// storeStripe compresses the blocks of one stripe into one storage file. On a failure it
+// returns at once: its error cancels the group's context, which is what the reader
+// goroutine's sends select on (it never blocks on a stripe that has given up).
 func storeStripe(ctx context.Context, w storage.Writer, name string, comp compression, blocks <-chan []byte, free chan<- []byte) (Stripe, error) {
-	drain := func() {
-		for range blocks { //nolint:revive // let the reader finish
-		}
-	}
 	f, err := w.AddFile(ctx, name, -1)
 	if err != nil {
-		drain()
 		return Stripe{}, err
 	}
 	ch := newCountingHash()
 	zw, err := comp.writer(io.MultiWriter(f, ch))
 	if err != nil {
-		drain()
 		_ = f.Close()
 		return Stripe{}, err
 	}
 	var werr error
 	for blk := range blocks {
-		if werr == nil {
-			_, werr = zw.Write(blk)
+		if _, werr = zw.Write(blk); werr != nil {
+			break
 		}
 		select {
 		case free <- blk[:cap(blk)]:

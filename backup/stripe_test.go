@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tabletd/tabletd/backup/storage"
@@ -36,7 +37,7 @@ func storeAndManifest(t *testing.T, st storage.Storage, data []byte, stripes, bl
 	if len(names) > 1 {
 		m.NumStripes, m.StripeBlockSize = int32(len(names)), int32(block)
 	}
-	if m.Stripes, err = writeStriped(ctx, w, names, block, comp, bytes.NewReader(data)); err != nil {
+	if m.Stripes, err = writeStriped(ctx, w, names, block, comp, bytes.NewReader(data), nil); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -129,5 +130,49 @@ func TestStripesCorruption(t *testing.T) {
 				t.Fatalf("read of a damaged stripe: %v; want a CorruptError naming %s", err, m.Stripes[tc.file].Name)
 			}
 		})
+	}
+}
+
+// failingStorage accepts limit bytes per file, then fails every write (a full disk).
+type failingStorage struct {
+	storage.Writer
+	limit int
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (f failingStorage) AddFile(context.Context, string, int64) (io.WriteCloser, error) {
+	return &limitedFile{left: f.limit}, nil
+}
+
+type limitedFile struct{ left int }
+
+func (l *limitedFile) Write(p []byte) (int, error) {
+	if len(p) > l.left {
+		return 0, errDiskFull
+	}
+	l.left -= len(p)
+	return len(p), nil
+}
+
+func (l *limitedFile) Close() error { return nil }
+
+// TestStripesStorageFailure: a storage failure ends writeStriped with that error and calls
+// abort, which stops the producer the reader goroutine is blocked on (an endless tool).
+func TestStripesStorageFailure(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() {
+		blk := testData(64 << 10)
+		for {
+			if _, err := pw.Write(blk); err != nil {
+				return
+			}
+		}
+	}()
+	var aborted atomic.Bool
+	_, err := writeStriped(context.Background(), failingStorage{limit: 100 << 10}, stripeNames("b", 2), 4096,
+		compression{}, pr, func() { aborted.Store(true); _ = pr.CloseWithError(errors.New("tool killed")) })
+	if !errors.Is(err, errDiskFull) || !aborted.Load() {
+		t.Fatalf("writeStriped on a full storage: %v (aborted %v); want the storage's error and the producer stopped", err, aborted)
 	}
 }

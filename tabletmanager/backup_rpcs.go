@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,7 @@ type BackupDeps struct {
 // eventLog turns backup events into logutil events on send and the tablet's log; a client
 // that went away does not stop the work (its context does).
 func (m *Manager) eventLog(send func(*logutilpb.Event) error) backup.Logf {
+	var mu sync.Mutex // a gRPC stream's Send must not be called concurrently (progress ticks)
 	return func(level backup.Level, format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		_, file, line, _ := runtime.Caller(1)
@@ -59,7 +61,9 @@ func (m *Manager) eventLog(send func(*logutilpb.Event) error) backup.Logf {
 			m.log.Info(msg)
 		}
 		if send != nil {
+			mu.Lock()
 			_ = send(ev)
+			mu.Unlock()
 		}
 	}
 }
