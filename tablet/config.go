@@ -14,6 +14,7 @@ import (
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/vreplication/engine"
+	"github.com/tabletd/tabletd/vreplication/vstreamer"
 )
 
 // Config is the whole configuration of one tabletd. cmd/tabletd fills it from flags and the
@@ -67,6 +68,10 @@ type Config struct {
 	// identity and connections are filled in).
 	VReplication engine.Config
 
+	// VStream configures the source side of VReplication (--vstream-packet-size; identity
+	// and connections are filled in by tablet/vstream.go).
+	VStream vstreamer.Config
+
 	// Backup: storage, engine, restore on start (tablet/backup.go).
 	Backup BackupConfig
 
@@ -105,6 +110,7 @@ func DefaultConfig() Config {
 		Manager:            tabletmanager.DefaultConfig(),
 		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
 		VReplication:       engine.DefaultConfig(),
+		VStream:            vstreamer.DefaultConfig(),
 		QueryLog:           querylog.DefaultConfig(),
 		Backup:             DefaultBackupConfig(),
 		BuildVersion:       "dev",

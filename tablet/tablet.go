@@ -31,6 +31,7 @@ import (
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/topo/localetcd"
 	"github.com/tabletd/tabletd/vreplication/engine"
+	"github.com/tabletd/tabletd/vreplication/vstreamer"
 )
 
 // Deps are injected so that two tablets can live in one process. A nil Registry gets a
@@ -57,6 +58,7 @@ type Tablet struct {
 	qs          *tabletserver.Server
 	tm          *tabletmanager.Manager
 	vre         *engine.Engine             // target-side VReplication; opened by tm while PRIMARY
+	vs          *vstreamer.Engine          // source-side VReplication (VStream, VStreamRows …)
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
 	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
@@ -120,6 +122,7 @@ func (t *Tablet) Open(ctx context.Context) error {
 		{"mysql", t.openMySQL},
 		{"query service", t.openQueryService},
 		{"observability", t.openObservability}, // tablet/observability.go
+		{"vstreamer", t.openVStreamer},
 		{"table acl", t.openTableACL},
 		{"query rules", t.openQueryRules},
 		{"backup", t.openBackup},
@@ -219,8 +222,9 @@ func (t *Tablet) openQueryService(context.Context) error {
 	q.Keyspace, q.Shard, q.Alias = t.cfg.Keyspace, t.cfg.Shard, t.cfg.Alias
 	q.DBName = t.cfg.dbName()
 	q.Connectors = tabletserver.Connectors{
-		App: connConfig(t.cfg.DB, dbconfig.App, q.DBName),
-		Dba: connConfig(t.cfg.DB, dbconfig.Dba, q.DBName),
+		App:      connConfig(t.cfg.DB, dbconfig.App, q.DBName),
+		Dba:      connConfig(t.cfg.DB, dbconfig.Dba, q.DBName),
+		Filtered: connConfig(t.cfg.DB, dbconfig.Filtered, q.DBName),
 	}
 	deps := tabletserver.Deps{Log: t.log, Registry: t.reg, Clock: t.now, Prober: t.mysql}
 	if err := t.heartbeat(&deps); err != nil {
@@ -305,7 +309,7 @@ func (t *Tablet) openGRPC(context.Context) error {
 	opts = append(opts, secOpts...)
 	srv := grpc.NewServer(append(opts, qlOpts...)...)
 	if serve[grpcserver.QueryServiceName] {
-		queryservicepb.RegisterQueryServer(srv, grpcserver.NewQueryServer(t.qs))
+		queryservicepb.RegisterQueryServer(srv, grpcserver.WithVStream(grpcserver.NewQueryServer(t.qs), t.vs))
 	}
 	if serve[grpcserver.TabletManagerName] {
 		tabletmanagerservicepb.RegisterTabletManagerServer(srv, grpcserver.NewTabletManagerServer(t.tm))

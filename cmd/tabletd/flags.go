@@ -77,6 +77,7 @@ type options struct {
 	showHelp, showVersion bool
 	queryLog              queryLogOptions
 	vrepl                 vreplOptions
+	vstream               vstreamOptions
 	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
 	security              securityOptions
 
@@ -187,6 +188,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	o.backup.bind(fs)
 	o.vrepl.bind(fs)
 	o.security.bind(fs)
+	o.vstream.bind(fs)
 
 	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
 	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
@@ -255,6 +257,9 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	if err := o.security.apply(&c, env, o.credsFile); err != nil {
+		return c, err
+	}
+	if err := o.vstream.apply(&c); err != nil {
 		return c, err
 	}
 	return c, nil
