@@ -107,3 +107,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 }
+
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	st, _ := storage.NewFile(t.TempDir())
+	putManifest(t, st, &Manifest{BackupName: "2025-01-01.000000.zone1-0000000101", BackupTime: "2025-01-01T00:00:00Z",
+		BackupMethod: EngineMariabackup, Stripes: []Stripe{{Name: "a", Size: 5}, {Name: "b", Size: 7}}})
+	if _, err := st.StartBackup(ctx, "commerce/0", "2025-01-02.000000.zone1-0000000101"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := List(ctx, st, "commerce/0")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List: %v %v", got, err)
+	}
+	if got[0].Manifest == nil || got[0].Stored != 12 || got[1].Manifest != nil || !strings.Contains(got[1].Problem, "not found") {
+		t.Fatalf("List: %+v", got)
+	}
+}

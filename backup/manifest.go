@@ -1,12 +1,14 @@
 package backup
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/tabletd/tabletd/backup/storage"
 	"github.com/tabletd/tabletd/proto/topodatapb"
 )
 
@@ -122,4 +124,32 @@ func flavorOf(position, version string) string {
 		return "MySQL"
 	}
 	return ""
+}
+
+// Listed is one backup of a shard as List finds it.
+type Listed struct {
+	Name     string
+	Manifest *Manifest // nil: incomplete (no MANIFEST, or one that does not decode)
+	Problem  string    // why Manifest is nil
+	Stored   int64     // bytes of the stored files per the MANIFEST
+}
+
+// List returns the backups of dir ("<keyspace>/<shard>") in st, oldest first, each with its
+// MANIFEST when it has one (operators without vtctld: tabletctl backups).
+func List(ctx context.Context, st storage.Storage, dir string) ([]Listed, error) {
+	names, err := st.ListBackups(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{storage: st}
+	out := make([]Listed, 0, len(names))
+	for _, n := range names {
+		m, err := s.readManifest(ctx, dir, n)
+		if err != nil {
+			out = append(out, Listed{Name: n, Problem: err.Error()})
+			continue
+		}
+		out = append(out, Listed{Name: n, Manifest: m, Stored: storedSize(m)})
+	}
+	return out, nil
 }

@@ -173,6 +173,6 @@ func TestStripesStorageFailure(t *testing.T) {
 	_, err := writeStriped(context.Background(), failingStorage{limit: 100 << 10}, stripeNames("b", 2), 4096,
 		compression{}, pr, func() { aborted.Store(true); _ = pr.CloseWithError(errors.New("tool killed")) })
 	if !errors.Is(err, errDiskFull) || !aborted.Load() {
-		t.Fatalf("writeStriped on a full storage: %v (aborted %v); want the storage's error and the producer stopped", err, aborted)
+		t.Fatalf("writeStriped on a full storage: %v (aborted %v); want the storage error and the producer stopped", err, aborted.Load())
 	}
 }

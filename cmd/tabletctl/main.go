@@ -27,6 +27,8 @@ commands:
   health   follow the tablet's StreamHealth and print each record as JSON
   query    run one statement through the tablet's queryservice and print the result
   vreplication  list the VReplication streams the tablet applies (state, lag, rows copied)
+  backup   take a backup of the tablet (Backup RPC) and print its events
+  backups  list a shard's backups from the backup storage, with their MANIFESTs
 `
 
 func main() {
@@ -48,6 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return query(ctx, args[1:], stdout, stderr)
 	case "vreplication":
 		return vreplication(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr)
+	case "backups":
+		return backupsCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
