@@ -166,6 +166,9 @@ func (t *Tablet) Shutdown(ctx context.Context) {
 		}
 		cancel()
 	}
+	if t.vs != nil {
+		t.vs.Close() // end the VStreams now (UNAVAILABLE: targets go elsewhere), not after the gRPC stop's wait
+	}
 	t.closeAll(ctx)
 	t.log.Info("tabletd stopped")
 }
