@@ -156,8 +156,11 @@ type compression struct {
 }
 
 func (c compression) writer(w io.Writer) (io.WriteCloser, error) {
-	if c.engine == "" {
+	switch {
+	case c.engine == "":
 		return nopWriteCloser{w}, nil
+	case c.engine == CompressZstd && c.concurrency > 1:
+		return newParallelZstd(w, c.level, c.concurrency)
 	}
 	return newCompressor(c.engine, c.level, c.concurrency, w)
 }

@@ -61,6 +61,9 @@ func TestStripesRoundTrip(t *testing.T) {
 		comp    compression
 	}{
 		{"one file zstd", 1 << 20, 0, 102400, compression{CompressZstd, 1, 2}},
+		{"parallel zstd, many frames", 9<<20 + 3, 0, 102400, compression{CompressZstd, 1, 3}},
+		{"parallel zstd, two stripes", 9 << 20, 2, 102400, compression{CompressZstd, 1, 2}},
+		{"parallel zstd, empty", 0, 0, 102400, compression{CompressZstd, 1, 2}},
 		{"three stripes zstd", 1<<20 + 17, 3, 4096, compression{CompressZstd, 3, 1}},
 		{"two stripes pgzip", 300000, 2, 1024, compression{CompressPgzip, 1, 2}},
 		{"uncompressed stripes", 100000, 4, 1000, compression{}},

@@ -152,6 +152,9 @@ func (m *Manager) RestoreFromBackup(ctx context.Context, req *tmpb.RestoreFromBa
 		return rpcerr.New(vtrpcpb.Code_FAILED_PRECONDITION,
 			"type PRIMARY cannot restore from backup, if you really need to do this, restart the tablet in replica mode")
 	}
+	if m.connectedTopo() == nil { // checked before anything changes: the restore ends by finding the primary there
+		return rpcerr.New(vtrpcpb.Code_UNAVAILABLE, "the tablet is not registered in the topology yet: try again")
+	}
 	unlock, err := b.Service.TryLock("restore of " + topoAlias(m.cfg.Alias))
 	if err != nil {
 		return backupErr(err)
