@@ -124,9 +124,15 @@ func (c *cluster) startVttabletIn(v *vrTablet) {
 // vrPrimary starts a MariaDB and a tablet (tabletd, or vttablet when vt) and makes it the
 // primary of keyspace/shard with InitShardPrimary.
 func (c *cluster) vrPrimary(uid int, keyspace, shard string, vt bool, extra ...string) *vrTablet {
+	c.t.Helper()
+	return c.vrPrimaryOn(nil, uid, keyspace, shard, vt, extra...)
+}
+
+// vrPrimaryOn is vrPrimary with extra mariadbd arguments.
+func (c *cluster) vrPrimaryOn(mysqlArgs []string, uid int, keyspace, shard string, vt bool, extra ...string) *vrTablet {
 	t := c.t
 	t.Helper()
-	db := mariadbtest.Start(t, mariadbtest.Options{ExtraArgs: []string{"--tmpdir=" + t.TempDir()}})
+	db := mariadbtest.Start(t, mariadbtest.Options{ExtraArgs: append([]string{"--tmpdir=" + t.TempDir()}, mysqlArgs...)})
 	v := &vrTablet{uid: uid, alias: fmt.Sprintf("zone1-%010d", uid), keyspace: keyspace, shard: shard, db: db, root: db.RootDB(t), vttablet: vt}
 	if vt {
 		c.startVttabletIn(v)

@@ -24,14 +24,29 @@ var streamSession = []string{
 
 // dbConn is one MySQL connection of a stream or of Exec. It reconnects by itself between
 // transactions; a connection lost inside a transaction fails the transaction.
+//
+// A stream connection (newStreamConn) sends the statements of a transaction in as few round
+// trips as it can: begin, queued statements and commit travel together as one
+// multi-statement packet, flushed when the transaction ends, when another statement needs
+// its result, or when the queue grows past maxQueued.
 type dbConn struct {
-	cfg   mysqlconn.Config
-	setup []string
-	c     *mysqlconn.Conn
-	inTx  bool
+	cfg     mysqlconn.Config
+	setup   []string
+	c       *mysqlconn.Conn
+	inTx    bool
+	pending []byte // statements of the open transaction not sent yet ("begin" first, if not sent)
 }
 
+// maxQueued bounds the statements a stream connection holds before sending them.
+const maxQueued = 1 << 20
+
 func newConn(cfg mysqlconn.Config, setup ...string) *dbConn {
+	return &dbConn{cfg: cfg, setup: setup}
+}
+
+// newStreamConn is a connection that batches a transaction's statements.
+func newStreamConn(cfg mysqlconn.Config, setup ...string) *dbConn {
+	cfg.MultiStatements = true
 	return &dbConn{cfg: cfg, setup: setup}
 }
 
@@ -42,8 +57,8 @@ func (d *dbConn) ensure(ctx context.Context) error {
 	if d.c != nil && !d.c.IsClosed() {
 		return nil
 	}
-	if d.inTx {
-		d.inTx = false
+	if d.inTx && len(d.pending) == 0 || d.inTx && !startsWithBegin(d.pending) {
+		d.inTx, d.pending = false, nil
 		return errTxLost
 	}
 	c, err := mysqlconn.Connect(ctx, d.cfg)
@@ -60,20 +75,67 @@ func (d *dbConn) ensure(ctx context.Context) error {
 	return nil
 }
 
-// exec runs one statement; results carry names and types.
-func (d *dbConn) exec(ctx context.Context, sql string) (*querypb.QueryResult, error) {
+func startsWithBegin(b []byte) bool { return len(b) >= 5 && string(b[:5]) == "begin" }
+
+// run sends sql (one statement, or several from the queue) and returns the last result.
+func (d *dbConn) run(ctx context.Context, sql string, multi bool) (*querypb.QueryResult, error) {
 	if err := d.ensure(ctx); err != nil {
 		return nil, err
 	}
 	qr, err := d.c.Execute(ctx, sql, 0, mysqlconn.FieldsTypeAndName)
+	if err != nil && multi && errors.Is(err, mysqlconn.ErrMultipleResults) {
+		var se *mysqlconn.SQLError
+		if !errors.As(err, &se) {
+			return &querypb.QueryResult{}, nil // every statement succeeded
+		}
+	}
 	if err != nil {
 		if d.c.IsClosed() && d.inTx {
-			d.inTx = false
+			d.inTx, d.pending = false, nil
 			return nil, rpcerr.Wrap(vtrpcpb.Code_UNAVAILABLE, mysqlError(err, ""), "lost the MySQL connection inside a transaction")
 		}
 		return nil, mysqlError(err, "")
 	}
 	return qr, nil
+}
+
+// flush sends the queued statements.
+func (d *dbConn) flush(ctx context.Context) error {
+	if len(d.pending) == 0 {
+		return nil
+	}
+	// Connect first: with "begin" still queued, a new connection loses nothing.
+	if err := d.ensure(ctx); err != nil {
+		return err
+	}
+	q := string(d.pending)
+	d.pending = d.pending[:0]
+	_, err := d.run(ctx, q, true)
+	return err
+}
+
+// queue adds a statement of the open transaction; it is sent with the next flush.
+func (d *dbConn) queue(ctx context.Context, sql string) error {
+	if !d.cfg.MultiStatements {
+		_, err := d.exec(ctx, sql)
+		return err
+	}
+	if len(d.pending) > 0 {
+		d.pending = append(d.pending, ';')
+	}
+	d.pending = append(d.pending, sql...)
+	if len(d.pending) >= maxQueued {
+		return d.flush(ctx)
+	}
+	return nil
+}
+
+// exec runs one statement (after what is queued); results carry names and types.
+func (d *dbConn) exec(ctx context.Context, sql string) (*querypb.QueryResult, error) {
+	if err := d.flush(ctx); err != nil {
+		return nil, err
+	}
+	return d.run(ctx, sql, false)
 }
 
 // execAll runs statements in order, stopping at the first error.
@@ -86,8 +148,14 @@ func (d *dbConn) execAll(ctx context.Context, sqls ...string) error {
 	return nil
 }
 
+// begin opens a transaction; on a stream connection "begin" is only queued.
 func (d *dbConn) begin(ctx context.Context) error {
 	if d.inTx {
+		return nil
+	}
+	if d.cfg.MultiStatements {
+		d.pending = append(d.pending[:0], "begin"...)
+		d.inTx = true
 		return nil
 	}
 	if _, err := d.exec(ctx, "begin"); err != nil {
@@ -97,21 +165,31 @@ func (d *dbConn) begin(ctx context.Context) error {
 	return nil
 }
 
+// commit ends the transaction, sending what is queued with it.
 func (d *dbConn) commit(ctx context.Context) error {
 	if !d.inTx {
 		return nil
 	}
-	_, err := d.exec(ctx, "commit")
-	d.inTx = false
+	var err error
+	if d.cfg.MultiStatements {
+		err = d.queue(ctx, "commit")
+		if err == nil {
+			err = d.flush(ctx)
+		}
+	} else {
+		_, err = d.exec(ctx, "commit")
+	}
+	d.inTx, d.pending = false, d.pending[:0]
 	return err
 }
 
-// rollback ends a transaction, if any; a failure closes the connection (its state is unknown).
+// rollback ends a transaction, if any, dropping what is queued; a failure closes the
+// connection (its state is unknown).
 func (d *dbConn) rollback() {
 	if !d.inTx {
 		return
 	}
-	d.inTx = false
+	d.inTx, d.pending = false, d.pending[:0]
 	if d.c == nil || d.c.IsClosed() {
 		return
 	}
@@ -121,7 +199,7 @@ func (d *dbConn) rollback() {
 }
 
 func (d *dbConn) close() {
-	d.inTx = false
+	d.inTx, d.pending = false, nil
 	if d.c != nil {
 		_ = d.c.Close()
 		d.c = nil

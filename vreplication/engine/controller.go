@@ -136,7 +136,7 @@ func (ct *controller) writeRow(ctx context.Context, query, logType, state, msg s
 // runOnce picks a source tablet and runs the stream from its row until it stops or fails.
 func (ct *controller) runOnce(ctx context.Context) error {
 	e := ct.e
-	c := newConn(e.cfg.Filtered, streamSession...)
+	c := newStreamConn(e.cfg.Filtered, streamSession...)
 	defer c.close()
 	s, err := e.readSettings(ctx, c, ct.id)
 	if err != nil {

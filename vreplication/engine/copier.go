@@ -485,7 +485,7 @@ func (t *tableRun) keyOf(row *querypb.Row) *querypb.Row {
 // worker inserts batches on its own connection.
 func (t *tableRun) worker(ctx context.Context, work <-chan *copyBatch) {
 	r := t.r
-	c := newConn(r.e.cfg.Filtered, append(append([]string(nil), streamSession...), "set session transaction isolation level read committed")...)
+	c := newStreamConn(r.e.cfg.Filtered, append(append([]string(nil), streamSession...), "set session transaction isolation level read committed")...)
 	defer c.close()
 	for b := range work {
 		err := t.failed()
@@ -529,7 +529,7 @@ func (t *tableRun) apply(ctx context.Context, c *dbConn, b *copyBatch) error {
 	if err != nil {
 		return rpcerr.Wrap(vtrpcpb.Code_INTERNAL, err, "table %s: lastpk", t.tc.name)
 	}
-	if _, err := c.exec(ctx, fmt.Sprintf("update %s.copy_state set lastpk = %s where vrepl_id = %d and table_name = %s",
+	if err := c.queue(ctx, fmt.Sprintf("update %s.copy_state set lastpk = %s where vrepl_id = %d and table_name = %s",
 		r.sc(), string(appendQuoted(nil, lpk)), r.id, quoteString(t.tc.name))); err != nil {
 		return err
 	}

@@ -340,20 +340,14 @@ func (p *player) onRow(ctx context.Context, re *binlogdatapb.RowEvent) error {
 	p.rowsOpen = true
 	for _, rc := range re.RowChanges {
 		for _, sql := range fp.changeSQL(rc) {
-			if err := p.execRetry(ctx, sql); err != nil {
+			// Queued: sent with the transaction's commit (or earlier, when the queue is full).
+			// A failure fails the play; the stream restarts from its saved position.
+			if err := c.queue(ctx, sql); err != nil {
 				return rpcerr.Wrap(rpcerr.Code(err), err, "error applying event for table %s while processing position %s", re.TableName, p.pos)
 			}
 		}
 	}
 	return nil
-}
-
-// execRetry runs a statement of the open transaction. A deadlock or lock wait timeout rolls
-// the whole transaction back, so it cannot be retried alone: it fails the play, and the
-// stream restarts from its saved position.
-func (p *player) execRetry(ctx context.Context, sql string) error {
-	_, err := p.r.conn.exec(ctx, sql)
-	return err
 }
 
 // onCommit ends a source transaction. The target transaction stays open when another
@@ -439,7 +433,13 @@ func (p *player) writePosOf(ctx context.Context, at replication.Position, ts int
 	}
 	q := fmt.Sprintf("update %s.vreplication set pos = %s, time_updated = %d%s, rows_copied = %d, message = '' where id = %d",
 		r.sc(), quoteString(at.String()), r.e.now().Unix(), tsPart, r.rowsCopied(), r.id)
-	if _, err := r.conn.exec(ctx, q); err != nil {
+	var err error
+	if r.conn.inTx {
+		err = r.conn.queue(ctx, q) // committed with the rows it follows
+	} else {
+		_, err = r.conn.exec(ctx, q)
+	}
+	if err != nil {
 		return rpcerr.Wrap(rpcerr.Code(err), err, "error updating position")
 	}
 	if at.Equal(p.pos) {
