@@ -765,3 +765,37 @@ func purgeBinlogs(t *testing.T, e *env) {
 		time.Sleep(50 * time.Millisecond) // polling the server's checkpoint, not a timing assumption
 	}
 }
+
+// TestStreamRowsSurvivesTransition: a state transition (here PRIMARY → REPLICA) kills the old
+// state's statements but not a snapshot reader's scan, which only reads.
+func TestStreamRowsSurvivesTransition(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PacketSize = 256 })
+	e.exec(t, "create table t (id int primary key, v varchar(32))")
+	var values []string
+	for i := 0; i < 3000; i++ {
+		values = append(values, fmt.Sprintf("(%d, 'value-%d')", i, i))
+	}
+	e.exec(t, "insert into t values "+strings.Join(values, ", "))
+	scanning, transitioned := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	rows := 0
+	go func() {
+		first := true
+		done <- e.eng.StreamRows(context.Background(), &binlogdatapb.VStreamRowsRequest{Target: testTarget, Query: "select * from t"},
+			func(r *binlogdatapb.VStreamRowsResponse) error {
+				if len(r.Rows) > 0 && first {
+					first = false
+					close(scanning)
+					<-transitioned // the scan's statement is still running in MySQL meanwhile
+				}
+				rows += len(r.Rows)
+				return nil
+			})
+	}()
+	<-scanning
+	e.qs.SetServingType(topodatapb.TabletType_REPLICA, time.Time{}, true, "")
+	close(transitioned)
+	if err := <-done; err != nil || rows != 3000 {
+		t.Fatalf("scan across a transition: %d rows, %v", rows, err)
+	}
+}
