@@ -244,6 +244,10 @@ func filterRows(p *plan, rows []*querypb.Row) ([]*querypb.Row, error) {
 		if !ok {
 			continue
 		}
+		if p.all {
+			out = append(out, r) // the table's columns as read: no copy (r lives until send returns)
+			continue
+		}
 		row, err := p.project(vals, nulls)
 		if err != nil {
 			return nil, err
