@@ -28,7 +28,7 @@ type Config struct {
 	Compress          bool
 	CompressionEngine string
 	CompressionLevel  int
-	// Concurrency is --backup-storage-number-blocks: goroutines each stripe's compressor uses.
+	// Concurrency is --backup-storage-number-blocks: goroutines compressing, shared by the stripes.
 	Concurrency int
 	// ProgressInterval is how often a running backup or restore reports progress.
 	ProgressInterval time.Duration
@@ -76,9 +76,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// compression is the compressor of each stripe: the Concurrency goroutines are shared by
+// the stripes (more than the cores only adds switching).
 func (c Config) compression() compression {
 	if !c.Compress {
 		return compression{}
 	}
-	return compression{engine: c.CompressionEngine, level: c.CompressionLevel, concurrency: c.Concurrency}
+	return compression{engine: c.CompressionEngine, level: c.CompressionLevel, concurrency: max(1, c.Concurrency/max(1, c.Stripes))}
 }

@@ -152,14 +152,27 @@ func (w *fileWriter) AddFile(_ context.Context, file string, _ int64) (io.WriteC
 func (w *fileWriter) Abort(context.Context) error { return os.RemoveAll(w.dir) }
 
 type fileOut struct {
-	f     *os.File
-	final string
+	f       *os.File
+	final   string
+	written int64 // bytes written
+	flushed int64 // bytes whose writeback was started
 }
+
+// writebackChunk is how much is written before its writeback to disk is started.
+const writebackChunk = 16 << 20
 
 func (o *fileOut) Write(p []byte) (int, error) {
 	n, err := o.f.Write(p)
+	o.written += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("writing %s: %w", o.final, unwrapPath(err))
+	}
+	if o.written-o.flushed >= writebackChunk {
+		// Start writing back what is written so far without waiting for it: the fsync in
+		// Close then has little left to wait for (a backup's files are synced before its
+		// MANIFEST is written, and a large file's single fsync costs seconds).
+		startWriteback(o.f, o.flushed, o.written-o.flushed)
+		o.flushed = o.written
 	}
 	return n, nil
 }

@@ -36,7 +36,7 @@ func (o *backupOptions) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&e.Compress, "backup-storage-compress", true, "compress backups")
 	fs.StringVar(&e.CompressionEngine, "compression-engine-name", e.CompressionEngine, "compression: zstd or pgzip")
 	fs.IntVar(&e.CompressionLevel, "compression-level", e.CompressionLevel, "compression level (zstd 1-22, pgzip 1-9)")
-	fs.IntVar(&e.Concurrency, "backup-storage-number-blocks", e.Concurrency, "goroutines each stripe's compressor uses")
+	fs.IntVar(&e.Concurrency, "backup-storage-number-blocks", e.Concurrency, "goroutines compressing the backup, shared by its stripes")
 	fs.DurationVar(&e.ProgressInterval, "backup-progress-interval", e.ProgressInterval, "how often a running backup or restore reports progress (tabletd's own flag)")
 	fs.StringVar(&c.MyCnfFile, "mycnf-file", "", "the server's my.cnf: tabletd may stop and start mysqld for restores (datadir, socket, port from it)")
 	fs.StringVar(&c.MysqlctlSocket, "mysqlctl-socket", "", "a mysqlctld's socket (accepted; not implemented yet: use --mycnf-file)")
