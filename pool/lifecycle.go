@@ -109,6 +109,19 @@ func (p *Pool[C]) Close() {
 	p.log.Info("pool closed", zap.Int("closed_idle", len(victims)), zap.Int("in_use", inUse))
 }
 
+// CloseIdle closes every idle connection now and returns how many. After mysqld restarted
+// (or a partition healed) they are all dead, and each would fail the request that drew it
+// next; lent connections are left to their users. Slots are refilled on demand.
+func (p *Pool[C]) CloseIdle() int {
+	p.mu.Lock()
+	victims := p.idle.drain(nil)
+	p.closing += len(victims)
+	p.mu.Unlock()
+	p.counts.closedBroken.Add(int64(len(victims)))
+	p.closeAndRelease(victims...)
+	return len(victims)
+}
+
 // reapInterval is how often idle connections are checked against IdleTimeout and
 // MaxLifetime: a tenth of the shorter, within [10ms, 1m]; 0 when neither is set.
 func reapInterval(cfg Config) time.Duration {

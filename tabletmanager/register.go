@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -129,7 +131,7 @@ func (m *Manager) register(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
-	if err := m.checkOwnership(old); err != nil {
+	if err := m.checkOwnership(ctx, old); err != nil {
 		return err
 	}
 	shard, err := ts.GetOrCreateShard(ctx, m.cfg.Keyspace, m.cfg.Shard)
@@ -148,6 +150,9 @@ func (m *Manager) register(ctx context.Context) error {
 	}
 	m.adoptPrimaryship(shard, old)
 	rec := m.Tablet()
+	if err := m.releaseStale(ctx, ts, old); err != nil {
+		return err
+	}
 	if err := ts.RegisterTablet(ctx, rec); err != nil {
 		return err
 	}
@@ -165,7 +170,7 @@ func (m *Manager) register(ctx context.Context) error {
 
 // checkOwnership refuses to take over a record of another keyspace/shard or one that a live
 // tablet elsewhere still advertises.
-func (m *Manager) checkOwnership(old *topodatapb.Tablet) error {
+func (m *Manager) checkOwnership(ctx context.Context, old *topodatapb.Tablet) error {
 	if old == nil {
 		return nil
 	}
@@ -174,9 +179,53 @@ func (m *Manager) checkOwnership(old *topodatapb.Tablet) error {
 			old.Keyspace, old.Shard, m.cfg.Keyspace, m.cfg.Shard)}
 	}
 	if old.Hostname != "" && !sameHolder(old, m.cfg.Hostname, m.cfg.PortMap["grpc"]) {
-		return &HeldError{Alias: m.cfg.Alias, Detail: fmt.Sprintf("it is held by %s:%d", old.Hostname, old.PortMap["grpc"])}
+		// A tablet killed with SIGKILL (or a pod rescheduled on another address) leaves its
+		// addresses in the record: it holds the alias only while its gRPC port still answers.
+		if holderAnswers(ctx, old) {
+			return &HeldError{Alias: m.cfg.Alias, Detail: fmt.Sprintf("it is held by %s:%d", old.Hostname, old.PortMap["grpc"])}
+		}
+		m.log.Warn("taking over the tablet record of a tablet that no longer answers (killed, or moved)",
+			zap.String("old_hostname", old.Hostname), zap.Int32("old_grpc_port", old.PortMap["grpc"]))
 	}
 	return nil
+}
+
+// releaseStale clears the addresses of a record whose holder no longer answers (checked by
+// checkOwnership), as a clean shutdown would have, so that RegisterTablet takes it over; a
+// record that changed holder meanwhile is left for RegisterTablet to refuse.
+func (m *Manager) releaseStale(ctx context.Context, ts Topo, old *topodatapb.Tablet) error {
+	if old == nil || old.Hostname == "" || sameHolder(old, m.cfg.Hostname, m.cfg.PortMap["grpc"]) {
+		return nil
+	}
+	_, err := ts.UpdateTablet(ctx, m.cfg.Alias, func(t *topodatapb.Tablet) error {
+		if sameHolder(t, old.Hostname, old.PortMap["grpc"]) {
+			t.Hostname = ""
+		}
+		return nil
+	})
+	return err
+}
+
+// holderProbeTimeout bounds the check that a record's previous holder still listens.
+const holderProbeTimeout = 2 * time.Second
+
+// holderAnswers reports whether something accepts connections on the record's gRPC address.
+// A refused or timed-out connection means the holder is gone; anything listening there is
+// taken as the holder (refusing is the safe mistake: two tablets must never share an alias).
+func holderAnswers(ctx context.Context, t *topodatapb.Tablet) bool {
+	port := t.PortMap["grpc"]
+	if port == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, holderProbeTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.Hostname, strconv.Itoa(int(port))))
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }
 
 // HeldError says the alias is in use by another tablet; it is permanent.

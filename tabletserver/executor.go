@@ -233,6 +233,13 @@ func (e *executor) pools() []*dbPool {
 	return []*dbPool{e.conns, e.streams, e.tx.txPool, e.tx.foundRow, e.readers, e.dba}
 }
 
+// closeIdle closes the idle connections of every pool (mysqld came back: they are dead).
+func (e *executor) closeIdle() {
+	for _, p := range e.pools() {
+		p.CloseIdle()
+	}
+}
+
 // InUse is the number of connections borrowed from any pool plus open transactions and
 // reserved connections: zero when the tablet is idle (tests use it to prove nothing leaked).
 func (s *Server) InUse() int {

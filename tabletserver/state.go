@@ -402,8 +402,14 @@ func (s *Server) probeOnce(ctx context.Context) {
 	if h.Err != nil && !s.mysql.StartedAt.IsZero() {
 		h.StartedAt = s.mysql.StartedAt // keep the last known start across an outage
 	}
+	cameBack := h.Err == nil && (s.mysql.Err != nil || restarted)
 	s.mysql = h
 	s.mu.Unlock()
+	if cameBack {
+		// The pooled connections are to the mysqld that went away: drop them now rather
+		// than fail one request per connection (faults_test: TestMySQLKilledMidFlight).
+		s.exec.closeIdle()
+	}
 	s.update(false)
 	s.followServing(ctx)
 }

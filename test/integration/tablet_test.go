@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"net"
 	"path"
 	"strings"
 	"testing"
@@ -216,9 +217,15 @@ func TestRefusedRegistrations(t *testing.T) {
 	e := newEnv(t)
 	db := mariadbtest.Start(t, mariadbtest.Options{})
 
-	// Another live tablet holds zone1-103.
+	// Another live tablet holds zone1-103: its gRPC port answers (a record whose holder no
+	// longer answers is taken over: TestRestartAfterSIGKILL).
+	holder, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
 	e.put(t, tabletKey(103), &topodatapb.Tablet{Alias: &topodatapb.TabletAlias{Cell: cell, Uid: 103},
-		Hostname: "10.9.9.9", PortMap: map[string]int32{"grpc": 16000, "vt": 15000}, Keyspace: "commerce", Shard: "0",
+		Hostname: "127.0.0.1", PortMap: map[string]int32{"grpc": portOf(t, holder.Addr().String()), "vt": 15000}, Keyspace: "commerce", Shard: "0",
 		Type: topodatapb.TabletType_REPLICA})
 	for _, tc := range []struct {
 		name string
