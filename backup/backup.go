@@ -244,6 +244,7 @@ func (s *Service) runTool(ctx context.Context, w storage.Writer, t tools, src So
 	if err := run.cmd.Start(); err != nil {
 		return run.err("starting the backup tool", err)
 	}
+	growPipe(out) // fewer, larger reads of the tool's stream
 	logf(Info, "Backup tool %s running (pid %d), datadir %s (%d bytes)", filepath.Base(t.backup), run.cmd.Process.Pid, dataDir, m.DataSize)
 	var read atomicInt64
 	stopProgress := s.progress(ctx, "backup", &read, m.DataSize, logf)

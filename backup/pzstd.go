@@ -24,7 +24,10 @@ type parallelZstd struct {
 	order chan *pzJob
 	wg    sync.WaitGroup
 	done  chan struct{} // the ordered writer has ended
-	pool  sync.Pool
+	pool  sync.Pool     // raw chunk buffers
+	// outPool recycles frame buffers: a backup would otherwise leave its whole compressed
+	// size to the garbage collector.
+	outPool sync.Pool
 	// frames counts the chunks queued (the empty stream still gets one frame).
 	frames int
 
@@ -45,13 +48,14 @@ func newParallelZstd(w io.Writer, level, n int) (*parallelZstd, error) {
 	}
 	p := &parallelZstd{w: w, enc: enc, jobs: make(chan *pzJob, n), order: make(chan *pzJob, 2*n), done: make(chan struct{})}
 	p.pool.New = func() any { return make([]byte, 0, pzstdChunk) }
+	p.outPool.New = func() any { return make([]byte, 0, pzstdChunk/2) }
 	p.buf = p.pool.Get().([]byte)
 	for i := 0; i < n; i++ {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			for j := range p.jobs {
-				j.out = p.enc.EncodeAll(j.in, make([]byte, 0, len(j.in)/2))
+				j.out = p.enc.EncodeAll(j.in, p.outPool.Get().([]byte)[:0])
 				close(j.ready)
 			}
 		}()
@@ -70,7 +74,8 @@ func (p *parallelZstd) writeOrdered() {
 				p.fail(err)
 			}
 		}
-		p.pool.Put(j.in[:0]) //nolint:staticcheck // slices are what the pool holds
+		p.pool.Put(j.in[:0])     //nolint:staticcheck // slices are what the pool holds
+		p.outPool.Put(j.out[:0]) //nolint:staticcheck // slices are what the pool holds
 	}
 }
 

@@ -60,6 +60,9 @@ func stripeNames(base string, n int) []string {
 // abort (may be nil; stripes may call it concurrently) is called as soon as a stripe fails, to stop src's producer: the reader
 // goroutine may be blocked reading src, and only the producer ending unblocks it.
 func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSize int, comp compression, src io.Reader, abort func()) ([]Stripe, error) {
+	if len(names) == 1 {
+		blockSize = max(blockSize, 1<<20) // no interleaving: read in large pieces
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	chans := make([]chan []byte, len(names))
 	out := make([]Stripe, len(names))
