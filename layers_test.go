@@ -20,7 +20,7 @@ const module = "github.com/tabletd/tabletd/"
 // (proto/…pb) sit below every layer and are not checked among themselves; test/ harnesses may
 // import anything.
 var layers = [][]string{
-	{"proto", "rpcerr", "dbconfig", "stats"},
+	{"proto", "rpcerr", "dbconfig", "stats", "sdnotify"},
 	{"mysqlconn", "pool", "acl", "topo", "topo/localetcd", "replication", "sidecar",
 		"tabletserver/plan", "tabletserver/health", "httpserver", "querylog", "backup/storage", "backup/mysqlctl"},
 	{"replication/heartbeat", "tabletserver/rules", "tabletserver/consolidator"},

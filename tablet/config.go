@@ -81,6 +81,9 @@ type Config struct {
 
 	BuildVersion string
 
+	// Notify is systemd's notification protocol (tablet/notify.go).
+	Notify NotifyConfig
+
 	// QueryLog is vttablet's query log (--log-queries-to-file, --querylog-*): a line per
 	// query served; no Path, no log.
 	QueryLog querylog.Config
@@ -167,6 +170,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Backup.Validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.Validate(); err != nil {
 		return err
 	}
 	if c.QueryLog.Path != "" {

@@ -67,6 +67,7 @@ type Tablet struct {
 	backupDeps  *tabletmanager.BackupDeps // nil: no backup storage configured
 	sec         *security                 // gRPC TLS and auth, reloaded on SIGHUP (tablet/security.go)
 	obs         *observability            // vttablet's variables, log pages, history sampler
+	notify      *notifier                 // systemd notifications; nil when not under systemd (tablet/notify.go)
 	grpcLis     net.Listener
 	httpLis     net.Listener
 	served      chan error // a server's Serve failed
@@ -131,6 +132,7 @@ func (t *Tablet) Open(ctx context.Context) error {
 		{"http server", t.openHTTP},
 		{"registration", t.startManager},
 		{"restore on start", t.startRestore},
+		{"systemd notify", t.startNotify}, // tablet/notify.go
 	}
 	for _, s := range steps {
 		if err := s.open(ctx); err != nil {
@@ -159,6 +161,7 @@ func (t *Tablet) Wait(ctx context.Context) error {
 // longer serves, in-flight requests get the grace period, the topology record's addresses
 // are cleared, then the components close in reverse order.
 func (t *Tablet) Shutdown(ctx context.Context) {
+	t.notifyStopping() // tablet/notify.go
 	if t.qs != nil {
 		dctx, cancel := context.WithTimeout(ctx, t.cfg.grace())
 		if err := t.qs.Drain(dctx); err != nil {

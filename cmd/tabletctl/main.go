@@ -29,6 +29,7 @@ commands:
   vreplication  list the VReplication streams the tablet applies (state, lag, rows copied)
   backup   take a backup of the tablet (Backup RPC) and print its events
   backups  list a shard's backups from the backup storage, with their MANIFESTs
+  probe    GET HTTP URLs, exit 0 only when each answers 200 (the container health check)
 `
 
 func main() {
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "backups":
 		return backupsCmd(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return probe(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

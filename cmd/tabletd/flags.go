@@ -80,6 +80,7 @@ type options struct {
 	vstream               vstreamOptions
 	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
 	security              securityOptions
+	deploy                deployOptions // systemd notify (flags_deploy.go)
 
 	fs       *pflag.FlagSet // the flag set bound to these options: which flags were given
 	accepted []string       // vttablet v23 flags accepted, not implemented (inventory.go)
@@ -189,6 +190,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	o.vrepl.bind(fs)
 	o.security.bind(fs)
 	o.vstream.bind(fs)
+	o.deploy.bind(fs)
 
 	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
 	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
@@ -260,6 +262,9 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	if err := o.vstream.apply(&c); err != nil {
+		return c, err
+	}
+	if err := o.deploy.apply(&c, env); err != nil {
 		return c, err
 	}
 	return c, nil
