@@ -402,7 +402,6 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if err := os.WriteFile(stripe, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cs.root.Exec("INSERT INTO vt_commerce.t VALUES (-1)") // fails: read-only replica; the row count below is what matters
 	before := tableState(t, cs.root)
 	rev, err := runRestore(ctx, nt, &tmpb.RestoreFromBackupRequest{})
 	if code(err) != vtrpcpb.Code_DATA_LOSS || !strings.Contains(fmt.Sprint(err), first.Stripes[1].Name) {
