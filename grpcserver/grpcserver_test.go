@@ -110,10 +110,7 @@ func TestEdgeConvertsErrorsAndPanics(t *testing.T) {
 	if int32(status.Code(err)) != int32(vtrpcpb.Code_CLUSTER_EVENT) || status.Convert(err).Message() != rpcerr.NotServing {
 		t.Fatalf("coded error → %v, want CLUSTER_EVENT %q", err, rpcerr.NotServing)
 	}
-	bst, err := tm.Backup(ctx, &tabletmanagerdatapb.BackupRequest{})
-	if err == nil {
-		_, err = bst.Recv()
-	}
+	_, err = tm.ExecuteHook(ctx, &tabletmanagerdatapb.ExecuteHookRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("unimplemented RPC → %v", err)
 	}
