@@ -180,9 +180,8 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 	defer stopWriter()
 	defer stopReader()
 	var mu sync.Mutex
-	written := map[int64]time.Time{}
+	written, observed := map[int64]time.Time{}, map[int64]time.Time{}
 	var last, seen int64
-	var lags []float64
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { // the probe writer
@@ -195,14 +194,14 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 				return
 			case <-tick.C:
 			}
+			_, err := src.root.Exec("update vt_commerce.probe set ts = ? where id = 1", v)
 			mu.Lock()
-			written[v] = time.Now()
-			mu.Unlock()
-			if _, err := src.root.Exec("update vt_commerce.probe set ts = ? where id = 1", v); err == nil {
-				mu.Lock()
-				last = v
-				mu.Unlock()
+			if err == nil {
+				// The commit's time: the lag is from the source's commit, not from the
+				// request (which may wait on the loaded source).
+				written[v], last = time.Now(), v
 			}
+			mu.Unlock()
 		}
 	}()
 	go func() { // the probe reader
@@ -213,13 +212,26 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 				now := time.Now()
 				mu.Lock()
 				for ; seen < v; seen++ {
-					if at, ok := written[seen+1]; ok {
-						lags = append(lags, now.Sub(at).Seconds())
-					}
+					observed[seen+1] = now
 				}
 				mu.Unlock()
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	wg.Add(1)
+	go func() { // how many source transactions the target is behind, every 5s (logged)
+		defer wg.Done()
+		for rctx.Err() == nil {
+			select {
+			case <-rctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			var srcPos, dstPos string
+			_ = src.root.QueryRow("select @@global.gtid_binlog_pos").Scan(&srcPos)
+			_ = dst.root.QueryRow("select pos from _vt.vreplication where workflow = 'bench'").Scan(&dstPos)
+			t.Logf("source at %s, target applied %s", srcPos, dstPos)
 		}
 	}()
 	out := sysbench(t, src, "run", n, rows, "--threads=8", fmt.Sprintf("--time=%d", int(vreplBenchLoad.Seconds())), "--report-interval=0")
@@ -231,6 +243,14 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 	})
 	stopReader()
 	wg.Wait()
+	var lags []float64
+	for v := int64(1); v <= last; v++ {
+		w, okw := written[v]
+		o, oko := observed[v]
+		if okw && oko {
+			lags = append(lags, max(0, o.Sub(w).Seconds())) // seen before its commit was acknowledged: 0
+		}
+	}
 	lag := vreplLag{Threads: 8, Seconds: vreplBenchLoad.Seconds(), SourceTPS: sysbenchTPS(out), Probes: len(lags)}
 	sort.Float64s(lags)
 	if len(lags) > 0 {

@@ -499,3 +499,52 @@ func TestDeleteStopsAndCleans(t *testing.T) {
 		t.Fatalf("streams left: %+v", v.e.Streams())
 	}
 }
+
+// TestJournalMovesTheStream: a SHARDS journal naming this stream's source as its only
+// participant replaces the stream by one stream per new shard, at the journal's positions,
+// with the same workflow, rules and settings.
+func TestJournalMovesTheStream(t *testing.T) {
+	db := server(t)
+	v := newEnv(t, db, "vt_journal", nil, itemsDDL)
+	v.items("items", 1, 20)
+	id := v.create("wf", binlogdatapb.OnDDLAction_IGNORE, &binlogdatapb.Rule{Match: "items"})
+	v.waitRunning(id, 30*time.Second)
+	v.src.journal(&binlogdatapb.Journal{Id: 7, MigrationType: binlogdatapb.MigrationType_SHARDS,
+		Participants: []*binlogdatapb.KeyspaceShard{{Keyspace: "commerce", Shard: "0"}},
+		ShardGtids: []*binlogdatapb.ShardGtid{{Keyspace: "commerce", Shard: "-80", Gtid: "MariaDB/0-2-10"},
+			{Keyspace: "commerce", Shard: "80-", Gtid: "MariaDB/0-3-20"}}})
+	type stream struct {
+		id                   int32
+		shard, pos, workflow string
+	}
+	var got []stream
+	eventually(t, 30*time.Second, "the journal's new streams replace the old one", func() bool {
+		rows, err := v.root.Query("select id, source, pos, workflow from _vt.vreplication where db_name = 'vt_journal' order by id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got = nil
+		for rows.Next() {
+			var s stream
+			var src []byte
+			if err := rows.Scan(&s.id, &src, &s.pos, &s.workflow); err != nil {
+				t.Fatal(err)
+			}
+			bls := &binlogdatapb.BinlogSource{}
+			if err := prototext.Unmarshal(src, bls); err != nil {
+				t.Fatal(err)
+			}
+			if bls.GetFilter().GetRules()[0].GetMatch() != "items" {
+				t.Fatalf("the new stream lost the rules: %v", bls)
+			}
+			s.shard = bls.Shard
+			got = append(got, s)
+		}
+		return len(got) == 2 && got[0].id != id && got[1].id != id
+	})
+	if got[0].shard != "-80" || got[0].pos != "MariaDB/0-2-10" || got[1].shard != "80-" || got[1].pos != "MariaDB/0-3-20" ||
+		got[0].workflow != "wf" || got[1].workflow != "wf" {
+		t.Fatalf("new streams: %+v", got)
+	}
+}

@@ -45,11 +45,12 @@ type fakeTable struct {
 }
 
 type fakeTx struct {
-	seq    int64
-	ts     int64
-	ddl    string
-	table  string
-	events []*binlogdatapb.RowChange
+	seq     int64
+	ts      int64
+	ddl     string
+	journal *binlogdatapb.Journal
+	table   string
+	events  []*binlogdatapb.RowChange
 }
 
 func newFakeSource() *fakeSource {
@@ -134,6 +135,13 @@ func (f *fakeSource) write(table string, changes map[int64][]any) {
 		tx.events = append(tx.events, rc)
 	}
 	f.commitLocked(tx)
+}
+
+// journal writes a resharding journal (vtctld's SwitchTraffic on a source).
+func (f *fakeSource) journal(j *binlogdatapb.Journal) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.commitLocked(fakeTx{ts: time.Now().Unix(), journal: j})
 }
 
 func (f *fakeSource) ddl(stmt string) {
@@ -267,6 +275,16 @@ func (f *fakeSource) VStream(ctx context.Context, pos string, filter *binlogdata
 			cur = tx.seq
 			gtid := fmt.Sprintf("MariaDB/0-1-%d", tx.seq)
 			var evs []*binlogdatapb.VEvent
+			if tx.journal != nil {
+				evs = []*binlogdatapb.VEvent{{Type: binlogdatapb.VEventType_BEGIN, Timestamp: tx.ts},
+					{Type: binlogdatapb.VEventType_JOURNAL, Journal: tx.journal, Timestamp: tx.ts},
+					{Type: binlogdatapb.VEventType_GTID, Gtid: gtid, Timestamp: tx.ts},
+					{Type: binlogdatapb.VEventType_COMMIT, Timestamp: tx.ts, CurrentTime: now.UnixNano()}}
+				if err := send(evs); err != nil {
+					return err
+				}
+				continue
+			}
 			if tx.ddl != "" {
 				evs = []*binlogdatapb.VEvent{{Type: binlogdatapb.VEventType_GTID, Gtid: gtid, Timestamp: tx.ts},
 					{Type: binlogdatapb.VEventType_DDL, Statement: tx.ddl, Timestamp: tx.ts, CurrentTime: now.UnixNano()}}

@@ -41,6 +41,7 @@ type player struct {
 
 	plan   *replicatorPlan
 	fields map[string]*fieldPlan
+	net    netChanges           // end states of rows pending in the open target transaction
 	pos    replication.Position // of the last GTID event seen
 
 	pending      int                  // source transactions applied in the open target transaction
@@ -139,6 +140,7 @@ func (p *player) play(ctx context.Context, start replication.Position) error {
 	p.savedAt, p.heartbeatAt = r.e.now(), r.e.now()
 	err = p.applyLoop(ctx, relay)
 	r.conn.rollback()
+	p.net.reset()
 	if errors.Is(err, errPlayDone) {
 		return nil
 	}
@@ -240,7 +242,7 @@ func (p *player) apply(ctx context.Context, evs []*binlogdatapb.VEvent) error {
 			p.pos, p.unsaved = pos, false
 		case binlogdatapb.VEventType_BEGIN:
 		case binlogdatapb.VEventType_FIELD:
-			if err := p.onField(ev.FieldEvent); err != nil {
+			if err := p.onField(ctx, ev.FieldEvent); err != nil {
 				return err
 			}
 		case binlogdatapb.VEventType_ROW:
@@ -315,7 +317,7 @@ func (p *player) noteTime(ev *binlogdatapb.VEvent) {
 	p.lag, p.lagKnown = lag, true
 }
 
-func (p *player) onField(fe *binlogdatapb.FieldEvent) error {
+func (p *player) onField(ctx context.Context, fe *binlogdatapb.FieldEvent) error {
 	tp := p.plan.bySource[fe.TableName]
 	if tp == nil {
 		return rpcerr.New(vtrpcpb.Code_INTERNAL, "the source sent fields of table %s, which the stream did not ask for", fe.TableName)
@@ -323,6 +325,11 @@ func (p *player) onField(fe *binlogdatapb.FieldEvent) error {
 	fp, err := tp.fieldPlan(fe.Fields, fe.EnumSetStringValues)
 	if err != nil {
 		return err
+	}
+	if old := p.fields[fe.TableName]; old != nil && p.r.conn.inTx {
+		if err := p.net.flush(ctx, p.r.conn, old); err != nil { // rows under the old fields first
+			return err
+		}
 	}
 	p.fields[fe.TableName] = fp
 	return nil
@@ -339,6 +346,14 @@ func (p *player) onRow(ctx context.Context, re *binlogdatapb.RowEvent) error {
 	}
 	p.rowsOpen = true
 	for _, rc := range re.RowChanges {
+		if fp.net {
+			if p.net.add(fp, rc) {
+				continue
+			}
+			if err := p.net.flush(ctx, c, fp); err != nil { // keep the table's order
+				return err
+			}
+		}
 		for _, sql := range fp.changeSQL(rc) {
 			// Queued: sent with the transaction's commit (or earlier, when the queue is full).
 			// A failure fails the play; the stream restarts from its saved position.
@@ -392,6 +407,9 @@ func (p *player) barrier(ctx context.Context) error {
 // commitTx saves the position of the last source COMMIT in the open transaction and commits.
 func (p *player) commitTx(ctx context.Context) (bool, error) {
 	r := p.r
+	if err := p.net.flush(ctx, r.conn, nil); err != nil {
+		return false, rpcerr.Wrap(rpcerr.Code(err), err, "error applying the rows of the transactions up to %s", p.commitPos)
+	}
 	if err := p.writePosOf(ctx, p.commitPos, p.commitTS); err != nil {
 		return false, err
 	}

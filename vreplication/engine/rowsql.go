@@ -25,6 +25,7 @@ type fieldPlan struct {
 	nullSafe    bool
 	enumAsIndex bool
 	head        string // "insert into `t`(`a`,`b`) "
+	net         bool   // the player may apply net changes (netchange.go)
 }
 
 // fieldPlan builds the field plan. enumStrings: ENUM and SET values arrive as their strings
@@ -73,6 +74,7 @@ func (tp *tablePlan) fieldPlan(fields []*querypb.Field, enumStrings bool) (*fiel
 		fp.pkIdx, fp.pkCols = append(fp.pkIdx, idx), append(fp.pkCols, col)
 		fp.nullSafe = fp.nullSafe || col.nullable
 	}
+	fp.net = fp.qualifies()
 	return fp, nil
 }
 

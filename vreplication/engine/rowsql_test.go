@@ -206,3 +206,60 @@ func TestTerminalErrors(t *testing.T) {
 		t.Errorf("explain: %s", msg)
 	}
 }
+
+// TestNetChanges: the end state of each key, written as one delete and one upsert; and
+// which tables qualify.
+func TestNetChanges(t *testing.T) {
+	fp, err := (&tablePlan{target: customerSchema}).fieldPlan(customerFields, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fp.net {
+		t.Fatal("customer (integer key, no other unique key, full rows) does not qualify")
+	}
+	var n netChanges
+	for _, rc := range []*binlogdatapb.RowChange{
+		{After: row(1, "a", 1, nil)},                              // insert 1
+		{Before: row(1, "a", 1, nil), After: row(1, "b", 1, nil)}, // update 1: last image wins
+		{Before: row(2, "x", 1, nil)},                             // delete 2
+		{After: row(2, "y", 1, nil)},                              // re-insert 2: an upsert
+		{Before: row(3, "z", 1, nil), After: row(4, "z", 1, nil)}, // key change: delete 3, upsert 4
+		{After: row(5, "t", 1, nil)},                              // insert then delete 5: a delete
+		{Before: row(5, "t", 1, nil)},
+	} {
+		if !n.add(fp, rc) {
+			t.Fatalf("change %v not netted", rc)
+		}
+	}
+	if n.add(fp, &binlogdatapb.RowChange{Before: row(1, "b", 1, nil), After: row(1, "c", 1, nil),
+		DataColumns: &binlogdatapb.RowChange_Bitmap{Count: 4, Cols: []byte{0b0011}}}) {
+		t.Fatal("a partial image was netted")
+	}
+	got := strings.Join(n.tables[fp].statements(), "\n") + "\n"
+	golden(t, "testdata/netchange.golden", got)
+
+	for _, tc := range []struct {
+		name   string
+		schema *tableSchema
+		fields []*querypb.Field
+		lastpk *lastPK
+		want   bool
+	}{
+		{"text key", &tableSchema{name: "t", columns: []column{{name: "k", charset: "utf8mb4", collation: "utf8mb4_general_ci"}, {name: "v"}}, pk: []string{"k"}},
+			[]*querypb.Field{{Name: "k", Type: querypb.Type_VARCHAR}, {Name: "v", Type: querypb.Type_INT64}}, nil, false},
+		{"other unique key", &tableSchema{name: "t", columns: []column{{name: "id"}, {name: "u"}}, pk: []string{"id"},
+			secondary: []index{{name: "uk", unique: true, parts: []indexPart{{column: "u"}}}}},
+			[]*querypb.Field{intField("id"), intField("u")}, nil, false},
+		{"being copied", customerSchema, customerFields, &lastPK{}, false},
+		{"projection of some columns", customerSchema, customerFields[:2], nil, false},
+		{"no key", nokeySchema, nokeyFields, nil, false},
+	} {
+		fp, err := (&tablePlan{target: tc.schema, lastpk: tc.lastpk}).fieldPlan(tc.fields, true)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if fp.net != tc.want {
+			t.Errorf("%s: qualifies %v, want %v", tc.name, fp.net, tc.want)
+		}
+	}
+}
