@@ -149,3 +149,21 @@ status-screenshot: vitess
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) STATUS_SCREENSHOT=$(STATUS_SCREENSHOT) STATUS_LOAD_SECONDS=$(STATUS_LOAD_SECONDS) \
 		$(GO) test -tags interop -count=1 -timeout 15m -v -run TestStatusPageUnderSysbench ./test/interop/
+
+# ---------------------------------------------------------------------------
+# bench-vreplication: MoveTables copy rows/s (one 1M-row sysbench table, and eight) and the
+# replication phase's apply lag under sysbench oltp_write_only at 8 threads, with Vitess's
+# vttablet on both ends and with tabletd on both ends (docs/benchmarks.md, "VReplication").
+# About 35 minutes; raw figures in docs/vreplication-raw.json.
+# ---------------------------------------------------------------------------
+VREPL_BENCH_ROWS ?= 1000000
+VREPL_BENCH_TABLES ?= 8
+VREPL_BENCH_LOAD ?= 30s
+
+.PHONY: bench-vreplication
+bench-vreplication: vitess
+	@scripts/install-deps.sh --interop
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 90m -v -run TestVReplicationBenchmark ./test/interop/ \
+		-vrepl-bench-rows $(VREPL_BENCH_ROWS) -vrepl-bench-tables $(VREPL_BENCH_TABLES) -vrepl-bench-load $(VREPL_BENCH_LOAD) \
+		-vrepl-bench-out $(CURDIR)/docs/vreplication-raw.json
