@@ -117,6 +117,14 @@ func benchCopy(t *testing.T, vt bool, n, rows int, withLag bool) (vreplCopy, vre
 		"--tables", strings.Join(tables, ","))
 	c.waitCopied(t, dst, 30*time.Minute)
 	took := time.Since(start)
+	if rows, err := dst.root.Query("select message from _vt.vreplication_log where type = 'Error'"); err == nil {
+		for rows.Next() {
+			var m string
+			_ = rows.Scan(&m)
+			t.Logf("the copy failed and was retried: %s", m) // a copy slower than expected says why
+		}
+		rows.Close()
+	}
 	for _, tb := range tables[1:] {
 		benchSame(t, src, dst, tb)
 	}
