@@ -154,16 +154,17 @@ status-screenshot: vitess
 # bench-vreplication: MoveTables copy rows/s (one 1M-row sysbench table, and eight) and the
 # replication phase's apply lag under sysbench oltp_write_only at 8 threads, with Vitess's
 # vttablet on both ends and with tabletd on both ends (docs/benchmarks.md, "VReplication").
-# About 35 minutes; raw figures in docs/vreplication-raw.json.
+# About 25 minutes; raw figures in docs/vreplication-raw.json.
 # ---------------------------------------------------------------------------
 VREPL_BENCH_ROWS ?= 1000000
 VREPL_BENCH_TABLES ?= 8
 VREPL_BENCH_LOAD ?= 30s
+VREPL_BENCH_ROUNDS ?= 3
 
 .PHONY: bench-vreplication
 bench-vreplication: vitess
 	@scripts/install-deps.sh --interop
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 90m -v -run TestVReplicationBenchmark ./test/interop/ \
-		-vrepl-bench-rows $(VREPL_BENCH_ROWS) -vrepl-bench-tables $(VREPL_BENCH_TABLES) -vrepl-bench-load $(VREPL_BENCH_LOAD) \
+		-vrepl-bench-rows $(VREPL_BENCH_ROWS) -vrepl-bench-tables $(VREPL_BENCH_TABLES) -vrepl-bench-load $(VREPL_BENCH_LOAD) -vrepl-bench-rounds $(VREPL_BENCH_ROUNDS) \
 		-vrepl-bench-out $(CURDIR)/docs/vreplication-raw.json

@@ -328,7 +328,12 @@ type copyBatch struct {
 	rows   []*querypb.Row
 	lastpk *querypb.Row
 	prev   <-chan struct{} // closed when the previous batch is over
-	done   chan struct{}
+	// gate is closed when the table's first batch of this run is over. MariaDB takes a table
+	// lock for an insert into an empty table (its bulk-insert path), held to the commit: a
+	// later batch inserting first would hold it while waiting for the earlier batches to
+	// commit, and they would wait for its lock.
+	gate <-chan struct{}
+	done chan struct{}
 }
 
 // tableRun is the shared state of one table's copy workers.
@@ -389,9 +394,15 @@ func (r *replicator) copyTable(ctx context.Context, tc *tableCopy) error {
 		}()
 	}
 	prev := closedChan()
+	var first chan struct{} // done of the first batch: the others insert only after it
 	send := func(b *copyBatch) bool {
 		b.prev, b.done = prev, make(chan struct{})
 		prev = b.done
+		if first == nil {
+			first, b.gate = b.done, closedChan()
+		} else {
+			b.gate = first
+		}
 		select {
 		case work <- b:
 			return t.failed() == nil
@@ -546,6 +557,14 @@ func (t *tableRun) apply(ctx context.Context, c *dbConn, b *copyBatch) error {
 			buf = append(buf, ',')
 		}
 		buf = t.fp.appendRow(buf, row)
+	}
+	select {
+	case <-b.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := t.failed(); err != nil {
+		return err
 	}
 	if err := c.begin(ctx); err != nil {
 		return err

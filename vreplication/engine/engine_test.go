@@ -548,3 +548,26 @@ func TestJournalMovesTheStream(t *testing.T) {
 		t.Fatalf("new streams: %+v", got)
 	}
 }
+
+// TestCopyWorkersIntoEmptyTables: several workers insert into an empty table without
+// waiting on each other's locks (MariaDB locks an empty table for the transaction that
+// inserts first; without the first-batch gate a later batch took it and the copy stalled
+// until innodb_lock_wait_timeout).
+func TestCopyWorkersIntoEmptyTables(t *testing.T) {
+	db := mariadbtest.Start(t, mariadbtest.Options{ExtraArgs: []string{"--tmpdir=" + t.TempDir(), "--innodb-lock-wait-timeout=3"}})
+	for i := 0; i < 4; i++ {
+		v := newEnv(t, db, fmt.Sprintf("vt_empty%d", i), func(c *Config) { c.CopyWorkers = 4 }, itemsDDL, strings.Replace(itemsDDL, "items", "items2", 1))
+		v.items("items", 1, 50000)
+		v.items("items2", 1, 1000)
+		v.src.rowsBatch = 3000
+		id := v.create("wf", binlogdatapb.OnDDLAction_IGNORE, &binlogdatapb.Rule{Match: "/.*"})
+		v.waitRunning(id, 2*time.Minute)
+		var n int
+		if err := v.root.QueryRow("select count(*) from _vt.vreplication_log where vrepl_id = ? and type = 'Error'", id).Scan(&n); err != nil || n != 0 {
+			var msg string
+			_ = v.root.QueryRow("select message from _vt.vreplication_log where vrepl_id = ? and type = 'Error' limit 1", id).Scan(&msg)
+			t.Fatalf("round %d: the copy failed %d times: %s", i, n, msg)
+		}
+		v.waitSame("items", 10*time.Second)
+	}
+}
