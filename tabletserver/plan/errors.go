@@ -25,6 +25,9 @@ var (
 	// ErrBadTupleEncoding is returned when a tuple value inside a bind variable is not a
 	// valid Vitess packed tuple.
 	ErrBadTupleEncoding = errors.New("bad tuple encoding in bind variable")
+	// ErrBadBindValue is returned when a bind variable written unquoted (a number, a hex or
+	// bit literal) does not have its type's syntax: sent as written it would be SQL.
+	ErrBadBindValue = errors.New("bad bind variable value")
 )
 
 // MaxNesting is the deepest parenthesis nesting Build accepts.

@@ -22,7 +22,8 @@ import (
 //
 // CTE names are not tables: a name without a database that matches (exactly, case
 // included, so that no real table is ever hidden) a CTE in scope is skipped. A CTE is in
-// scope in the rest of its statement and in the CTEs after it; in a WITH RECURSIVE also in
+// scope in the rest of its statement and in the CTEs after it (of its own WITH clause only:
+// see scopeFrame.barrier); in a WITH RECURSIVE also in
 // its own definition.
 type collector struct {
 	roles     []roleFrame
@@ -43,6 +44,11 @@ type roleFrame struct {
 type scopeFrame struct {
 	owner ast.Node // nil: popped by the code that pushed it
 	names []string
+	// barrier: the frame of a CTE's body. MariaDB resolves the names in a CTE body against
+	// its own WITH clause only, never against the CTEs of an enclosing WITH (found by
+	// FuzzPlanTablesMatchMariaDB): there such a name is the real table. MySQL 8 does see
+	// the outer CTEs; listing the name as a table there is only stricter.
+	barrier bool
 }
 
 // collectTables returns the tables of stmt, deduplicated per (qualifier, name, role) in the
@@ -149,7 +155,7 @@ func (c *collector) with(owner ast.Node, w *ast.WithClause) {
 		if w.IsRecursive {
 			visible = names[:i+1]
 		}
-		c.scopes = append(c.scopes, scopeFrame{names: visible})
+		c.scopes = append(c.scopes, scopeFrame{names: visible, barrier: true})
 		if cte.Query != nil {
 			cte.Query.Accept(c)
 		}
@@ -176,11 +182,15 @@ func (c *collector) table(t *ast.TableName) {
 }
 
 func (c *collector) isCTE(name string) bool {
-	for _, s := range c.scopes {
+	for i := len(c.scopes) - 1; i >= 0; i-- {
+		s := c.scopes[i]
 		for _, n := range s.names {
 			if n == name {
 				return true
 			}
+		}
+		if s.barrier {
+			return false
 		}
 	}
 	return false
