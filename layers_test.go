@@ -26,7 +26,7 @@ var layers = [][]string{
 	{"replication/heartbeat", "tabletserver/rules", "tabletserver/consolidator"},
 	{"tabletserver", "tabletmanager/schema", "vreplication", "vreplication/engine", "backup"},
 	// The VReplication source reads through the query service (admission, ACLs, pools).
-	{"vreplication/vstreamer"},
+	{"vreplication/vstreamer", "vreplication/vdiff"},
 	{"tabletmanager"},
 	{"grpcserver"},
 	{"tablet"},

@@ -64,6 +64,7 @@ type fakeTM struct {
 	ReplicationRPCs
 	BackupRPCs
 	VReplicationRPCs
+	VDiffRPCs
 }
 
 func (fakeTM) Ping(p string) string { panic("boom: " + p) }

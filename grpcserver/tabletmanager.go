@@ -14,6 +14,7 @@ type TabletManager interface {
 	ReplicationRPCs
 	BackupRPCs
 	VReplicationRPCs
+	VDiffRPCs
 	Ping(payload string) string
 	ChangeType(ctx context.Context, tt topodatapb.TabletType, semiSync bool) error
 	RefreshState(ctx context.Context) error

@@ -48,6 +48,8 @@ type Page struct {
 	RPCErrors   []RPCError // recent failed TabletManager RPCs, newest first
 	// VReplication lists the streams this tablet applies (open on a PRIMARY only).
 	VReplication []VReplicationStream
+	// VDiff lists the diffs running on this tablet (a workflow's target primary).
+	VDiff []VDiffRun
 	// Backup is the last backup and restore (nil: no backup storage configured).
 	Backup *BackupView
 
@@ -237,6 +239,10 @@ nav a{margin-right:.6em}
 
 <h2>VReplication</h2>
 <table>{{range .VReplication}}<tr><td>stream {{.ID}} {{.Workflow}} from {{.Source}}{{if .SourceTablet}} ({{.SourceTablet}}){{end}}</td><td>{{.State}}{{if .Phase}} ({{.Phase}}){{end}}; lag {{.Lag}}; {{.RowsCopied}} rows copied{{if .RowsPerSecond}} ({{printf "%.0f" .RowsPerSecond}} rows/s){{end}}{{if .Copying}}, copying {{.Copying}}{{end}}; {{.Transactions}} transactions applied; position {{.Position}}{{if .Message}}; message: {{.Message}}{{end}}{{if .LastError}}; last error <span class="bad">{{.LastError}}</span> ({{ts .LastErrorAt}}){{end}}</td></tr>{{else}}<tr><td>no streams (the engine runs on a PRIMARY; see /debug/vreplication)</td></tr>{{end}}
+</table>
+
+<h2>VDiff</h2>
+<table>{{range .VDiff}}<tr><td>{{.Workflow}} {{.UUID}}</td><td>table {{.Table}} ({{.Phase}}); {{.RowsCompared}} rows compared{{if .Mismatches}}, <span class="bad">{{.Mismatches}} rows differ</span>{{end}}; started {{ts .Started}}</td></tr>{{else}}<tr><td>no diff running (vtctldclient VDiff show)</td></tr>{{end}}
 </table>
 
 <h2>Backups</h2>

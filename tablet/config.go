@@ -14,6 +14,7 @@ import (
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/vreplication/engine"
+	"github.com/tabletd/tabletd/vreplication/vdiff"
 	"github.com/tabletd/tabletd/vreplication/vstreamer"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	// and connections are filled in by tablet/vstream.go).
 	VStream vstreamer.Config
 
+	// VDiff configures VDiff on the target primary (timings; identity and connections are
+	// filled in by tablet/vdiff.go).
+	VDiff vdiff.Config
+
 	// Backup: storage, engine, restore on start (tablet/backup.go).
 	Backup BackupConfig
 
@@ -114,6 +119,7 @@ func DefaultConfig() Config {
 		Heartbeat:          HeartbeatConfig{Enable: true, Interval: time.Second},
 		VReplication:       engine.DefaultConfig(),
 		VStream:            vstreamer.DefaultConfig(),
+		VDiff:              vdiff.DefaultConfig(),
 		QueryLog:           querylog.DefaultConfig(),
 		Backup:             DefaultBackupConfig(),
 		BuildVersion:       "dev",

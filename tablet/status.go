@@ -58,6 +58,7 @@ func (s statusSource) StatusPage() httpserver.Page {
 	p.ACLFile, p.ACLLoadedAt, p.ACLError = t.aclLoader.Load().status()
 	p.RulesFile, p.RulesLoadedAt, p.RulesError = t.rulesLoader.Load().status()
 	p.VReplication = t.vreplicationStatus()
+	p.VDiff = t.vdiffStatus()
 	p.Observed = t.observed() // observability.go
 	cc, cs := t.qs.ConsolidatorStatus()
 	p.Consolidator = httpserver.Consolidator{OnPrimary: cc.OnPrimary, OnReplicas: cc.OnReplicas,

@@ -31,6 +31,7 @@ import (
 	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/topo/localetcd"
 	"github.com/tabletd/tabletd/vreplication/engine"
+	"github.com/tabletd/tabletd/vreplication/vdiff"
 	"github.com/tabletd/tabletd/vreplication/vstreamer"
 )
 
@@ -59,6 +60,7 @@ type Tablet struct {
 	tm          *tabletmanager.Manager
 	vre         *engine.Engine             // target-side VReplication; opened by tm while PRIMARY
 	vs          *vstreamer.Engine          // source-side VReplication (VStream, VStreamRows …)
+	vdiff       *vdiff.Engine              // VDiff on the target primary (tablet/vdiff.go)
 	aclLoader   atomic.Pointer[fileLoader] // set by openTableACL; read by SIGHUP reloads
 	rulesLoader atomic.Pointer[fileLoader] // set by openQueryRules
 	rpcStats    *grpcserver.RPCStats       // TabletManager RPC counts and recent errors
@@ -394,7 +396,11 @@ func (t *Tablet) newManager(context.Context) error {
 	if err != nil {
 		return err
 	}
-	tm, err := tabletmanager.New(mc, tabletmanager.Deps{VReplication: vre,
+	vrd, err := t.newVDiff(vre) // tablet/vdiff.go: VDiff opens and closes with VReplication
+	if err != nil {
+		return err
+	}
+	tm, err := tabletmanager.New(mc, tabletmanager.Deps{VReplication: vrd,
 		Log: t.log, Query: t.qs, MySQL: t.mysql, Clock: t.now, EnsureSidecar: t.ensureDatabaseAndSidecar, Registry: t.reg, Schema: eng, Backup: t.backupDeps,
 		SidecarDB: t.useSidecarDB,
 		OpenTopo: func(ctx context.Context) (tabletmanager.Topo, error) {

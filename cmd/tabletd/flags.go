@@ -78,6 +78,7 @@ type options struct {
 	queryLog              queryLogOptions
 	vrepl                 vreplOptions
 	vstream               vstreamOptions
+	vdiff                 vdiffOptions
 	logs                  logOptions // --log_dir, --logtostderr, --alsologtostderr (logging.go)
 	security              securityOptions
 	deploy                deployOptions // systemd notify (flags_deploy.go)
@@ -191,6 +192,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	o.security.bind(fs)
 	o.vstream.bind(fs)
 	o.deploy.bind(fs)
+	o.vdiff.bind(fs)
 
 	// Each area's flags (flags_<area>.go) are bound above this line, before the compat loop:
 	// acceptInventory registers the vttablet v23 flags still unregistered as accepted, not
@@ -265,6 +267,9 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	if err := o.deploy.apply(&c, env); err != nil {
+		return c, err
+	}
+	if err := o.vdiff.apply(&c); err != nil {
 		return c, err
 	}
 	return c, nil
