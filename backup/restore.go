@@ -234,6 +234,13 @@ func (s *Service) extract(ctx context.Context, t tools, m *Manifest, staging str
 	}
 	werr := run.cmd.Wait()
 	var ce *CorruptError
+	if (werr != nil || cerr != nil) && !errors.As(cerr, &ce) && ctx.Err() == nil {
+		// The unpacker may trip over a damaged stripe before our check reaches that
+		// stripe's end (mbstream has checksums of its own): look at the rest first.
+		if verr := r.verifyRest(); errors.As(verr, &ce) {
+			return verr
+		}
+	}
 	switch {
 	case errors.As(cerr, &ce) || (cerr != nil && ctx.Err() != nil):
 		return cerr

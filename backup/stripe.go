@@ -307,6 +307,27 @@ func (r *stripedReader) finish(s *stripeSource) error {
 	return nil
 }
 
+// verifyRest checks every stripe not yet read to its end against the MANIFEST, from its
+// stored bytes, without decompressing them. A restore whose unpacker failed calls it so that
+// a corrupt stripe is reported as such (DATA_LOSS naming the file) rather than as whatever
+// the unpacker made of the damaged bytes. Each decoder is closed first: zstd and pgzip read
+// ahead in goroutines of their own, and Close waits for them.
+func (r *stripedReader) verifyRest() error {
+	for _, s := range r.stripes {
+		if s.ended {
+			continue
+		}
+		if s.dec != nil {
+			_ = s.dec.Close()
+			s.dec = nil
+		}
+		if err := r.finish(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close releases every stripe.
 func (r *stripedReader) Close() {
 	r.closeOnce.Do(func() {

@@ -136,6 +136,56 @@ func TestStripesCorruption(t *testing.T) {
 	}
 }
 
+// TestStripesVerifyRest: a reader abandoned part way (the unpacker failed first) still names
+// the damaged stripe from its stored bytes, and finds nothing wrong with an intact backup.
+func TestStripesVerifyRest(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		damage  bool
+		comp    compression
+		wantErr bool
+	}{
+		{"intact zstd", false, compression{CompressZstd, 1, 2}, false},
+		{"flipped byte zstd", true, compression{CompressZstd, 1, 2}, true},
+		{"flipped byte pgzip", true, compression{CompressPgzip, 1, 2}, true},
+		{"flipped byte uncompressed", true, compression{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			st, _ := storage.NewFile(root)
+			m := storeAndManifest(t, st, testData(2<<20), 2, 4096, tc.comp)
+			if tc.damage {
+				p := filepath.Join(root, "ks", "0", "b", m.Stripes[1].Name)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)*3/4] ^= 0x5a
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := openStriped(context.Background(), st, "ks/0", "b", m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// pgzip decodes ahead, so its first read may meet the damage already: that
+			// error must name the stripe just as verifyRest's does.
+			if _, err = io.ReadFull(r, make([]byte, 64<<10)); err == nil {
+				err = r.verifyRest()
+			}
+			var ce *CorruptError
+			switch {
+			case tc.wantErr && (!errors.As(err, &ce) || ce.File != m.Stripes[1].Name):
+				t.Fatalf("read + verifyRest: %v; want a CorruptError naming %s", err, m.Stripes[1].Name)
+			case !tc.wantErr && err != nil:
+				t.Fatalf("verifyRest of an intact backup: %v", err)
+			}
+		})
+	}
+}
+
 // failingStorage accepts limit bytes per file, then fails every write (a full disk).
 type failingStorage struct {
 	storage.Writer
