@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/tabletd/tabletd/mysqlconn"
 	"github.com/tabletd/tabletd/proto/querypb"
@@ -165,11 +166,23 @@ func (d *dbConn) begin(ctx context.Context) error {
 	return nil
 }
 
+// commitTimeout bounds a commit once it is sent.
+const commitTimeout = 30 * time.Second
+
 // commit ends the transaction, sending what is queued with it.
+//
+// The commit is not cancelled with ctx. Cancelling would close the socket with the commit
+// already on its way, and the server would still commit after the caller had moved on: a
+// stopped stream (controller.stop returns) whose last transaction and position land later.
+// VDiff reads the stream's position right after stopping it and syncs the source to it; a
+// late commit put the target ahead of the source's snapshot (rows seen as extra on the
+// target). So once a commit is sent its result is awaited, for at most commitTimeout.
 func (d *dbConn) commit(ctx context.Context) error {
 	if !d.inTx {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	var err error
 	if d.cfg.MultiStatements {
 		err = d.queue(ctx, "commit")
