@@ -161,17 +161,10 @@ func (e *Engine) background(ctx context.Context) {
 // startPending restarts the workflows a diff interrupted by a crash left stopped, then
 // starts a controller for every diff pending or started.
 func (e *Engine) startPending(ctx context.Context, c *conn) error {
-	qr, err := c.exec(ctx, sqlf(e.sc(), sqlStaleVDiffStops, quoteString(e.cfg.DBName)))
-	if err != nil {
+	if err := e.restartStaleStops(ctx, c); err != nil {
 		return err
 	}
-	for _, r := range namedRows(qr) {
-		e.log.Info("restarting a workflow a diff left stopped", zap.String("workflow", r["workflow"]))
-		if _, err := e.deps.VRepl.Exec(ctx, sqlf(e.sc(), sqlRestartWorkflow, quoteString(e.cfg.DBName), quoteString(r["workflow"])), true); err != nil {
-			return err
-		}
-	}
-	qr, err = c.exec(ctx, sqlf(e.sc(), sqlVDiffsToRun, quoteString(e.cfg.DBName)))
+	qr, err := c.exec(ctx, sqlf(e.sc(), sqlVDiffsToRun, quoteString(e.cfg.DBName)))
 	if err != nil {
 		return err
 	}
@@ -187,6 +180,26 @@ func (e *Engine) startPending(ctx context.Context, c *conn) error {
 			continue
 		}
 		e.startLocked(r, opts)
+	}
+	return nil
+}
+
+// restartStaleStops runs again the workflows a diff stopped and never restarted (the tablet
+// died mid-synchronisation). It holds snapshotMu: a diff created over the RPC may be
+// synchronising right now, and its workflow, stopped a moment ago, is not stale — restarting
+// it would let the target run past the source's snapshot.
+func (e *Engine) restartStaleStops(ctx context.Context, c *conn) error {
+	e.snapshotMu.Lock()
+	defer e.snapshotMu.Unlock()
+	qr, err := c.exec(ctx, sqlf(e.sc(), sqlStaleVDiffStops, quoteString(e.cfg.DBName)))
+	if err != nil {
+		return err
+	}
+	for _, r := range namedRows(qr) {
+		e.log.Info("restarting a workflow a diff left stopped", zap.String("workflow", r["workflow"]))
+		if _, err := e.deps.VRepl.Exec(ctx, sqlf(e.sc(), sqlRestartWorkflow, quoteString(e.cfg.DBName), quoteString(r["workflow"])), true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

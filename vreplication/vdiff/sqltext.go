@@ -37,7 +37,7 @@ const (
 	sqlVDiffsToRetry    = "select * from %[1]s.vdiff where state = 'error' and json_unquote(json_extract(options, '$.core_options.auto_retry')) = 'true' and db_name = %s"
 	sqlGetVDiffID       = "select id as id from %[1]s.vdiff where vdiff_uuid = %s"
 	sqlGetVDiffIDs      = "select id as id from %[1]s.vdiff where keyspace = %s and workflow = %s"
-	sqlGetAllTableRows  = "select table_name as table_name, table_rows as table_rows from INFORMATION_SCHEMA.TABLES where table_schema = %s and table_name in (%s) order by table_name"
+	sqlGetAllTableRows  = "select table_name as table_name, table_rows as table_rows from INFORMATION_SCHEMA.TABLES where table_schema = %[2]s and table_name in (%[3]s) order by table_name"
 	sqlNewVDiffTable    = "insert into %[1]s.vdiff_table(vdiff_id, table_name, state, table_rows) values(%d, %s, 'pending', %d)"
 	sqlGetVDiffTable    = "select vdt.lastpk as lastpk, vdt.mismatch as mismatch, vdt.report as report, vdt.state as state from %[1]s.vdiff as vd inner join %[1]s.vdiff_table as vdt on (vd.id = vdt.vdiff_id) where vdt.vdiff_id = %d and vdt.table_name = %s"
 	sqlUpdateTableRows  = "update %[1]s.vdiff_table set table_rows = %d where vdiff_id = %d and table_name = %s"
