@@ -168,3 +168,42 @@ bench-vreplication: vitess
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 90m -v -run TestVReplicationBenchmark ./test/interop/ \
 		-vrepl-bench-rows $(VREPL_BENCH_ROWS) -vrepl-bench-tables $(VREPL_BENCH_TABLES) -vrepl-bench-load $(VREPL_BENCH_LOAD) -vrepl-bench-rounds $(VREPL_BENCH_ROUNDS) \
 		-vrepl-bench-out $(CURDIR)/docs/vreplication-raw.json
+
+# ---------------------------------------------------------------------------
+# Packaging and deployment (README, "Deploy"; deploy/).
+# image: tabletd:<version> (FROM scratch), tabletd-mariadb:<version> (Debian's MariaDB 10.11),
+#   tabletd-vitess:v23.0.0 (etcd, vtctld, vtgate), all from local material (scripts/image.sh).
+# compose-up / compose-down: the deploy/compose cluster (scripts/compose.sh).
+# compose-test: the integration and chaos tests against a cluster of its own (test/compose,
+#   build tag compose), removed afterwards whatever happens. A named stage, not in .ci/run.
+# ---------------------------------------------------------------------------
+COMPOSE_TEST_TIMEOUT ?= 25m
+
+.PHONY: image compose-up compose-down compose-test
+image:
+	@scripts/image.sh
+
+compose-up: image
+	@scripts/compose.sh up
+
+compose-down:
+	@scripts/compose.sh down
+
+compose-test: image
+	@scripts/compose-test.sh $(COMPOSE_TEST_TIMEOUT)
+
+# ---------------------------------------------------------------------------
+# soak: sysbench oltp_read_write through a real vtgate to tabletd for SOAK_DURATION while
+# mysqld is SIGKILLed and restarted SOAK_KILLS times; every acknowledged write checked after,
+# RSS and goroutines sampled (docs/reliability.md). Not in CI: about 12 minutes.
+# ---------------------------------------------------------------------------
+SOAK_DURATION ?= 10m
+SOAK_KILLS ?= 5
+
+.PHONY: soak
+soak: vitess
+	@scripts/install-deps.sh --interop
+	command -v sysbench >/dev/null || apt-get install -y sysbench
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags 'interop soak' -count=1 -timeout 40m -v -run TestSoak ./test/interop/ \
+		-soak-duration $(SOAK_DURATION) -soak-kills $(SOAK_KILLS) -soak-out $(CURDIR)/docs/reliability-soak.json

@@ -121,10 +121,10 @@ func (c *cluster) primaryOf(ts []*shardTablet) *shardTablet {
 
 // replicaState is what MariaDB itself says about a tablet's replication and read-only mode.
 type replicaState struct {
-	sourcePort         int
+	sourcePort            int
 	ioRunning, sqlRunning string
-	readOnly           bool
-	lastError          string
+	readOnly              bool
+	lastError             string
 }
 
 func (st *shardTablet) mysqlState(t *testing.T) replicaState {
