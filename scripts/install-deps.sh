@@ -2,7 +2,8 @@
 # Installs, with apt-get, what this project's scripts need and a fresh Debian 12 machine
 # lacks. Run as root (or a user with sudo). Without an option: what ./scripts/test.sh needs;
 #   --demo     what ./scripts/demo.sh needs (no compiler, no make)
-#   --interop  also protoc and sysbench (make interop, make bench)
+#   --interop  also protoc, sysbench and chromium (make interop, make bench; chromium renders
+#              the /debug/status screenshot of TestStatusPageUnderSysbench)
 #   --etcd     Debian's etcd server (scripts/vitess-local.sh etcd)
 # Go itself is not installed here: it comes from the machine (see README, Quick start).
 #
@@ -41,6 +42,7 @@ fi
 if [ "$profile" = interop ]; then
   command -v protoc >/dev/null 2>&1 || want protobuf-compiler
   command -v sysbench >/dev/null 2>&1 || want sysbench
+  command -v chromium >/dev/null 2>&1 || want chromium
 fi
 if [ "$profile" = etcd ]; then
   command -v etcd >/dev/null 2>&1 || want etcd-server
