@@ -207,3 +207,18 @@ soak: vitess
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags 'interop soak' -count=1 -timeout 40m -v -run TestSoak ./test/interop/ \
 		-soak-duration $(SOAK_DURATION) -soak-kills $(SOAK_KILLS) -soak-out $(CURDIR)/docs/reliability-soak.json
+
+# ---------------------------------------------------------------------------
+# bench-vdiff: VDiff rows compared per second on one 1M-row sysbench table after MoveTables,
+# vttablet on both ends against tabletd on both ends, rounds alternating (docs/benchmarks.md,
+# "VDiff"; raw figures docs/vdiff-raw.json). About 15 minutes.
+# ---------------------------------------------------------------------------
+VDIFF_BENCH_ROWS ?= 1000000
+VDIFF_BENCH_ROUNDS ?= 2
+
+.PHONY: bench-vdiff
+bench-vdiff: vitess
+	@scripts/install-deps.sh --interop
+	id vt >/dev/null 2>&1 || useradd -m vt
+	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 90m -v -run TestVDiffBenchmark ./test/interop/ \
+		-vdiff-bench-rows $(VDIFF_BENCH_ROWS) -vdiff-bench-rounds $(VDIFF_BENCH_ROUNDS) -vdiff-bench-out $(CURDIR)/docs/vdiff-raw.json

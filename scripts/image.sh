@@ -51,8 +51,15 @@ check_docker() {
 base_image() {
   if docker image inspect "$BASE" >/dev/null 2>&1; then return; fi
   if [ ! -x "$ROOTFS/bin/sh" ]; then
-    command -v debootstrap >/dev/null 2>&1 ||
-      die "the Debian base image $BASE is missing and building it needs debootstrap: apt-get install debootstrap (or docker load an image named $BASE made elsewhere)"
+    if ! command -v debootstrap >/dev/null 2>&1; then
+      # As the test command installs what it needs: root with apt-get gets debootstrap here.
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        "$here/scripts/install-deps.sh" --image ||
+          die "installing debootstrap failed: apt-get install debootstrap (or docker load an image named $BASE made elsewhere)"
+      else
+        die "the Debian base image $BASE is missing and building it needs debootstrap: apt-get install debootstrap as root (or docker load an image named $BASE made elsewhere)"
+      fi
+    fi
     echo "image: debootstrap --variant=minbase bookworm $ROOTFS (about a minute)"
     local log; log=$(mktemp)
     if ! debootstrap --variant=minbase bookworm "$ROOTFS" "$MIRROR" >"$log" 2>&1; then

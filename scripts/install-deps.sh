@@ -5,6 +5,7 @@
 #   --interop  also protoc, sysbench and chromium (make interop, make bench; chromium renders
 #              the /debug/status screenshot of TestStatusPageUnderSysbench)
 #   --etcd     Debian's etcd server (scripts/vitess-local.sh etcd)
+#   --image    debootstrap (make image builds its Debian base with it)
 # Go itself is not installed here: it comes from the machine (see README, Quick start).
 #
 # Packaged servers are never left running: during apt-get install a policy-rc.d that answers
@@ -19,8 +20,9 @@ case "${1:-}" in
   "") ;;
   --demo) profile=demo ;;
   --interop) profile=interop ;;
+  --image) profile=image ;;
   --etcd) profile=etcd ;;
-  *) echo "install-deps: unknown option ${1} (want --demo, --interop or --etcd)" >&2; exit 2 ;;
+  *) echo "install-deps: unknown option ${1} (want --demo, --interop, --etcd or --image)" >&2; exit 2 ;;
 esac
 
 need=()   # Debian packages to install
@@ -28,7 +30,7 @@ want() { need+=("$1"); }
 # Go fetches modules over HTTPS and needs the CA bundle; curl waits for the demo's tablet.
 [ -s /etc/ssl/certs/ca-certificates.crt ] || want ca-certificates
 command -v curl >/dev/null 2>&1 || want curl
-if [ "$profile" != etcd ]; then
+if [ "$profile" != etcd ] && [ "$profile" != image ]; then
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want mariadb-server
   command -v mariadb >/dev/null 2>&1 || want mariadb-client
   command -v mariabackup >/dev/null 2>&1 || want mariadb-backup   # the backup engine (issue 8)
@@ -43,6 +45,9 @@ if [ "$profile" = interop ]; then
   command -v protoc >/dev/null 2>&1 || want protobuf-compiler
   command -v sysbench >/dev/null 2>&1 || want sysbench
   command -v chromium >/dev/null 2>&1 || want chromium
+fi
+if [ "$profile" = image ]; then
+  command -v debootstrap >/dev/null 2>&1 || want debootstrap
 fi
 if [ "$profile" = etcd ]; then
   command -v etcd >/dev/null 2>&1 || want etcd-server
@@ -106,6 +111,6 @@ for pkg in "${need[@]}"; do
     echo "install-deps: WARNING: something listens on 127.0.0.1:$port; this script did not start it" >&2
   fi
 done
-if [ "$profile" != etcd ]; then
+if [ "$profile" != etcd ] && [ "$profile" != image ]; then
   echo "install-deps: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"
 fi

@@ -125,6 +125,18 @@ func medianCopy(cs []vreplCopy) vreplCopy {
 // benchCopy times MoveTables of n sysbench tables of rows rows, then (withLag) the apply lag
 // under load.
 func benchCopy(t *testing.T, vt bool, n, rows int, withLag bool) (vreplCopy, vreplLag) {
+	_, src, dst, took := benchMove(t, vt, n, rows)
+	cp := vreplCopy{Tables: n, RowsPerTable: rows, Seconds: took.Seconds(), RowsPerSecond: float64(n*rows) / took.Seconds()}
+	if !withLag {
+		return cp, vreplLag{}
+	}
+	return cp, measureLag(t, src, dst, n, rows)
+}
+
+// benchMove runs MoveTables "bench" of n sysbench tables of rows rows (and the probe table)
+// commerce → customer, with vttablet (vt) or tabletd on both ends, and returns once the copy
+// is done and checked exact, with how long it took.
+func benchMove(t *testing.T, vt bool, n, rows int) (*cluster, *vrTablet, *vrTablet, time.Duration) {
 	c := newCluster(t)
 	src := c.vrPrimaryOn(benchMySQL, 100, "commerce", "0", vt)
 	dst := c.vrPrimaryOn(benchMySQL, 200, "customer", "0", vt)
@@ -156,11 +168,7 @@ func benchCopy(t *testing.T, vt bool, n, rows int, withLag bool) (vreplCopy, vre
 	for _, tb := range tables[1:] {
 		benchSame(t, src, dst, tb)
 	}
-	cp := vreplCopy{Tables: n, RowsPerTable: rows, Seconds: took.Seconds(), RowsPerSecond: float64(n*rows) / took.Seconds()}
-	if !withLag {
-		return cp, vreplLag{}
-	}
-	return cp, measureLag(t, src, dst, n, rows)
+	return c, src, dst, took
 }
 
 // waitCopied waits until the target has no copy state left and its streams run (polled
