@@ -98,11 +98,11 @@ func benchVDiff(t *testing.T, vt bool, rows int) vdiffRun {
 	}
 	took := time.Since(start)
 	var compared, mismatch int64
-	if err := dst.root.QueryRow("select ifnull(sum(vdt.rows_compared), 0), max(vd.has_mismatch) from _vt.vdiff vd join _vt.vdiff_table vdt on vd.id = vdt.vdiff_id where vd.vdiff_uuid = ?", uuid).Scan(&compared, &mismatch); err != nil {
+	if err := dst.root.QueryRow("select ifnull(sum(vdt.rows_compared), 0), max(vdt.mismatch) from _vt.vdiff vd join _vt.vdiff_table vdt on vd.id = vdt.vdiff_id where vd.vdiff_uuid = ?", uuid).Scan(&compared, &mismatch); err != nil {
 		t.Fatal(err)
 	}
 	if state != "completed" || mismatch != 0 || compared != int64(rows) {
-		t.Fatalf("diff %s: state %s, %d rows compared (want %d), has_mismatch %d", uuid, state, compared, rows, mismatch)
+		t.Fatalf("diff %s: state %s, %d rows compared (want %d), mismatch %d", uuid, state, compared, rows, mismatch)
 	}
 	return vdiffRun{Rows: compared, Seconds: took.Seconds(), RowsPerSecond: float64(compared) / took.Seconds()}
 }
