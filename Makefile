@@ -211,10 +211,10 @@ soak: vitess
 # ---------------------------------------------------------------------------
 # bench-vdiff: VDiff rows compared per second on one 1M-row sysbench table after MoveTables,
 # vttablet on both ends against tabletd on both ends, rounds alternating (docs/benchmarks.md,
-# "VDiff"; raw figures docs/vdiff-raw.json). About 15 minutes.
+# "VDiff"; raw figures docs/vdiff-raw.json). About 5 minutes.
 # ---------------------------------------------------------------------------
 VDIFF_BENCH_ROWS ?= 1000000
-VDIFF_BENCH_ROUNDS ?= 2
+VDIFF_BENCH_ROUNDS ?= 3
 
 .PHONY: bench-vdiff
 bench-vdiff: vitess
