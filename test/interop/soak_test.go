@@ -90,9 +90,13 @@ func TestSoak(t *testing.T) {
 			if left < 5*time.Second {
 				return
 			}
-			run := exec.CommandContext(ctx, "sysbench", append(common, "--threads=8", fmt.Sprintf("--time=%d", int(left.Seconds())),
+			// sysbench ends by its own --time and prints its totals then; it is killed only
+			// if it overruns by a minute (killing it at the soak's end lost its totals).
+			rctx, rcancel := context.WithDeadline(context.Background(), end.Add(time.Minute))
+			run := exec.CommandContext(rctx, "sysbench", append(common, "--threads=8", fmt.Sprintf("--time=%d", int(left.Seconds())-2),
 				"--report-interval=0", "run")...)
 			out, _ := run.CombinedOutput()
+			rcancel()
 			tx, errs := sysbenchTotals(out)
 			sbMu.Lock()
 			rep.SysbenchRuns++
