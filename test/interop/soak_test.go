@@ -64,9 +64,13 @@ func TestSoak(t *testing.T) {
 	db.Exec(t, "CREATE DATABASE vt_commerce")
 	tab := c.startTabletd(db, "PRIMARY")
 	c.waitState("zone1-0000000100", "PRIMARY SERVING", 60*time.Second)
-	if err := c.vtgateExec("create table acks (id bigint primary key, at datetime(6))"); err != nil {
-		t.Fatal(err)
-	}
+	// vtgate lists the tablet before it has loaded the keyspace's (empty) vschema; until then
+	// it answers "unknown database 'commerce'".
+	var cerr error
+	eventually(t, 30*time.Second, "vtgate knows keyspace commerce", func() bool {
+		cerr = c.vtgateExec("create table if not exists acks (id bigint primary key, at datetime(6))")
+		return cerr == nil
+	})
 	common := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=127.0.0.1",
 		"--mysql-port=" + fmt.Sprint(c.vtgateMySQLPort), "--mysql-user=user", "--mysql-db=commerce",
 		"--db-ps-mode=disable", "--tables=4", "--table-size=10000", "--mysql-ignore-errors=all"}
