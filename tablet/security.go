@@ -68,7 +68,7 @@ func secureConn(c *mysqlconn.Config, db dbconfig.Config, role dbconfig.Role) {
 // included) and the gRPC static auth passwords. Logs, pages and errors are masked with them.
 func (t *Tablet) Secrets() []string {
 	s := t.cfg.DB.Secrets()
-	if sec := t.sec; sec != nil {
+	if sec := t.sec.Load(); sec != nil {
 		s = append(s, sec.auth.Passwords()...)
 	}
 	return s
@@ -108,7 +108,7 @@ func (t *Tablet) grpcSecurity() ([]grpc.ServerOption, error) {
 		opts = append(opts, auth.ServerOptions()...)
 		t.log.Info("gRPC callers are authenticated", zap.String("mode", c.GRPCAuth.Mode))
 	}
-	t.sec = sec
+	t.sec.Store(sec)
 	return append(opts, grpcserver.MaskErrors(t.maskString)...), nil
 }
 
@@ -120,7 +120,7 @@ func (t *Tablet) ReloadSecurity() error {
 	if f := t.cfg.DB.CredentialsFile; f != nil {
 		errs = append(errs, f.Reload())
 	}
-	sec := t.sec
+	sec := t.sec.Load()
 	if sec != nil {
 		if sec.tls != nil {
 			errs = append(errs, sec.tls.Reload())

@@ -67,7 +67,7 @@ type Tablet struct {
 	hbWriter    *heartbeat.Writer          // nil without --heartbeat-enable
 	hbReader    *heartbeat.Reader
 	backupDeps  *tabletmanager.BackupDeps // nil: no backup storage configured
-	sec         *security                 // gRPC TLS and auth, reloaded on SIGHUP (tablet/security.go)
+	sec         atomic.Pointer[security]  // gRPC TLS and auth, reloaded on SIGHUP (tablet/security.go); set during Open while the log masker may read it
 	obs         *observability            // vttablet's variables, log pages, history sampler
 	notify      *notifier                 // systemd notifications; nil when not under systemd (tablet/notify.go)
 	grpcLis     net.Listener
