@@ -39,6 +39,9 @@ if [ "$profile" = test ] || [ "$profile" = interop ]; then
   # go test -race needs cgo: a C compiler and the C library headers (gcc only recommends them).
   command -v make >/dev/null 2>&1 || want make
   command -v gcc >/dev/null 2>&1 || want gcc
+  # test/systemd verifies deploy/systemd/tabletd.service with systemd-analyze (only installed,
+  # never started: a container's init stays what it is).
+  command -v systemd-analyze >/dev/null 2>&1 || want systemd
   [ -f /usr/include/stdlib.h ] || want libc6-dev
 fi
 if [ "$profile" = interop ]; then
