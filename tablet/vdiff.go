@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,7 +31,7 @@ func (t *Tablet) newVDiff(vre *engine.Engine) (tabletmanager.VReplication, error
 	vc.Alias, vc.Keyspace, vc.Shard, vc.DBName, vc.Cell = t.cfg.Alias, t.cfg.Keyspace, t.cfg.Shard, t.cfg.dbName(), t.cfg.Alias.Cell
 	vc.Conn = connConfig(t.cfg.DB, dbconfig.Filtered, "")
 	vc.Caller = t.cfg.DB.Users[dbconfig.Filtered].User
-	vt := &vdiffTopo{t: t}
+	vt := &vdiffTopo{&vreplTopo{t: t}}
 	vd, err := vdiff.New(vc, vdiff.Deps{Log: t.log, Clock: t.now, VRepl: vre, Topo: vt,
 		TM:    vdiffTM{maxMsg: t.cfg.GRPCMaxMessageSize},
 		Dial:  engine.GRPCDialer{MaxMessageSize: t.cfg.GRPCMaxMessageSize},
@@ -113,68 +112,12 @@ func (t *Tablet) vdiffStatus() []httpserver.VDiffRun {
 }
 
 // vdiffTopo is what VDiff reads from the topology, on its own connection opened on first
-// use: source tablets of this tablet's cell, and the named workflow lock.
+// use: source tablets of this tablet's cell (the VReplication engine's lister), and the named
+// workflow lock.
 type vdiffTopo struct {
-	t  *Tablet
-	mu sync.Mutex
-	ts *topo.Server
+	*vreplTopo
 }
 
-func (v *vdiffTopo) server(ctx context.Context) (*topo.Server, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.ts != nil {
-		return v.ts, nil
-	}
-	ts, err := topo.Open(ctx, v.t.cfg.Topo, v.t.log)
-	if err != nil {
-		return nil, err
-	}
-	v.ts = ts
-	return ts, nil
-}
-
-func (v *vdiffTopo) close() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.ts != nil {
-		v.ts.Close()
-		v.ts = nil
-	}
-}
-
-// ShardTablets implements vdiff.Topo. tabletd's topology client reads its own cell only.
-func (v *vdiffTopo) ShardTablets(ctx context.Context, cell, keyspace, shard string) ([]*topodatapb.Tablet, error) {
-	if cell != v.t.cfg.Alias.Cell {
-		return nil, fmt.Errorf("source tablets are read from this tablet's cell %s only, not %s", v.t.cfg.Alias.Cell, cell)
-	}
-	ts, err := v.server(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sr, err := ts.GetShardReplication(ctx, keyspace, shard)
-	if errors.Is(err, topo.ErrNoNode) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*topodatapb.Tablet
-	for _, n := range sr.GetNodes() {
-		rec, _, err := ts.GetTablet(ctx, n.TabletAlias)
-		if errors.Is(err, topo.ErrNoNode) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, nil
-}
-
-// CellNames implements vdiff.Topo: the cells a diff reads from by default. Only this tablet's
-// cell is readable here (see ShardTablets).
 func (v *vdiffTopo) CellNames(context.Context) ([]string, error) {
 	return []string{v.t.cfg.Alias.Cell}, nil
 }

@@ -42,7 +42,8 @@ func (t *Tablet) newVReplication() (*engine.Engine, error) {
 	return eng, nil
 }
 
-// vreplTopo lists a shard's tablets for the engine's tablet picker.
+// vreplTopo lists a shard's tablets for the tablet pickers of the VReplication engine and of
+// VDiff, on its own topology connection opened on first use.
 type vreplTopo struct {
 	t  *Tablet
 	mu sync.Mutex

@@ -111,14 +111,14 @@ func (ct *controller) explain(ctx context.Context, err error) string {
 // connection of its own: the stream's may be what broke.
 func (ct *controller) note(ctx context.Context, msg string) {
 	ct.writeRow(ctx, fmt.Sprintf("update %s.vreplication set message = %s where id = %d",
-		ct.e.sidecarID(), quoteString(truncateMessage(msg)), ct.id), logError, "", msg)
+		ct.e.sidecarID(), QuoteString(truncateMessage(msg)), ct.id), logError, "", msg)
 }
 
 // fail puts the stream in state Error with msg.
 func (ct *controller) fail(ctx context.Context, msg string) {
 	ct.st.update(func(s *StreamStatus) { s.State, s.Message = stateError, msg })
 	ct.writeRow(ctx, fmt.Sprintf("update %s.vreplication set state = %s, message = %s where id = %d",
-		ct.e.sidecarID(), quoteString(stateError), quoteString(truncateMessage(msg)), ct.id), logStateChange, stateError, msg)
+		ct.e.sidecarID(), QuoteString(stateError), QuoteString(truncateMessage(msg)), ct.id), logStateChange, stateError, msg)
 }
 
 func (ct *controller) writeRow(ctx context.Context, query, logType, state, msg string) {
@@ -173,7 +173,7 @@ func (ct *controller) runOnce(ctx context.Context) error {
 	r := &replicator{e: e, ct: ct, id: ct.id, conn: c, src: src, st: ct.st, log: ct.log.With(zap.String("source", alias)),
 		state: s.State, workflow: s.Workflow, parser: parser.New()}
 	if _, err := c.exec(ctx, fmt.Sprintf("update %s.vreplication set message = %s where id = %d",
-		e.sidecarID(), quoteString("Picked source tablet: "+alias), ct.id)); err != nil {
+		e.sidecarID(), QuoteString("Picked source tablet: "+alias), ct.id)); err != nil {
 		return err
 	}
 	return r.run(ctx)

@@ -258,7 +258,7 @@ func (r *replicator) fastForward(ctx context.Context, ref replication.Position, 
 // savePos writes pos (the copy's first snapshot, or a fast-forward target reached).
 func (r *replicator) savePos(ctx context.Context, pos string, ts int64) error {
 	q := fmt.Sprintf("update %s.vreplication set pos = %s, time_updated = %d, rows_copied = %d, message = '' where id = %d",
-		r.sc(), quoteString(pos), r.e.now().Unix(), r.rowsCopied(), r.id)
+		r.sc(), QuoteString(pos), r.e.now().Unix(), r.rowsCopied(), r.id)
 	if _, err := r.conn.exec(ctx, q); err != nil {
 		return err
 	}
@@ -585,7 +585,7 @@ func (t *tableRun) apply(ctx context.Context, c *dbConn, b *copyBatch) error {
 		return rpcerr.Wrap(vtrpcpb.Code_INTERNAL, err, "table %s: lastpk", t.tc.name)
 	}
 	if err := c.queue(ctx, fmt.Sprintf("update %s.copy_state set lastpk = %s where vrepl_id = %d and table_name = %s",
-		r.sc(), string(appendQuoted(nil, lpk)), r.id, quoteString(t.tc.name))); err != nil {
+		r.sc(), string(appendQuoted(nil, lpk)), r.id, QuoteString(t.tc.name))); err != nil {
 		return err
 	}
 	if err := c.commit(ctx); err != nil {

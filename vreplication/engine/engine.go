@@ -72,7 +72,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 }
 
 func (e *Engine) sidecar() string   { return e.deps.Sidecar() }
-func (e *Engine) sidecarID() string { return quoteID(e.sidecar()) }
+func (e *Engine) sidecarID() string { return QuoteID(e.sidecar()) }
 
 // Open starts the engine: the streams are read and their controllers started in the
 // background (retrying while MySQL is unreachable), so Open never blocks.

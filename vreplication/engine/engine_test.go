@@ -94,7 +94,7 @@ func (v *env) create(workflow string, onDDL binlogdatapb.OnDDLAction, rules ...*
 	qr, err := v.e.Exec(context.Background(), fmt.Sprintf("insert into _vt.vreplication (workflow, source, pos, max_tps, max_replication_lag, cell, "+
 		"tablet_types, time_updated, transaction_timestamp, state, db_name, workflow_type, workflow_sub_type, defer_secondary_keys, options) "+
 		"values (%s, %s, '', 0, 0, 'zone1', 'in_order:replica,primary', now(), 0, 'Stopped', %s, 1, 0, 1, '{}')",
-		quoteString(workflow), quoteString(string(src)), quoteString(v.dbName)), false)
+		QuoteString(workflow), QuoteString(string(src)), QuoteString(v.dbName)), false)
 	if err != nil {
 		v.t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestStopPosAndWaitForPos(t *testing.T) {
 	v.src.mu.Lock()
 	stopAt := fmt.Sprintf("MariaDB/0-1-%d", v.src.seq+1) // the position of the next write
 	v.src.mu.Unlock()
-	v.exec(fmt.Sprintf("update _vt.vreplication set stop_pos = %s where id = %d", quoteString(stopAt), id))
+	v.exec(fmt.Sprintf("update _vt.vreplication set stop_pos = %s where id = %d", QuoteString(stopAt), id))
 	v.src.write("items", map[int64][]any{21: {21, "y", 1}})
 	v.src.write("items", map[int64][]any{22: {22, "z", 1}})
 	msg := v.waitState(id, stateStopped, 30*time.Second)

@@ -190,9 +190,9 @@ func insertStreamSQL(sc string, ref *settings, bls *binlogdatapb.BinlogSource, p
 	return fmt.Sprintf("insert into %s.vreplication (workflow, source, pos, max_tps, max_replication_lag, cell, tablet_types, "+
 		"time_updated, transaction_timestamp, state, db_name, workflow_type, workflow_sub_type, defer_secondary_keys, options) "+
 		"values (%s, %s, %s, %d, %d, %s, %s, unix_timestamp(), 0, %s, %s, %d, %d, %s, %s)",
-		sc, quoteString(ref.Workflow), quoteString(src), quoteString(pos), ref.MaxTPS, ref.MaxLag, quoteString(ref.Cell),
-		quoteString(ref.TabletTypes), quoteString(state), quoteString(ref.DBName), ref.WorkflowType, ref.SubType,
-		strconv.FormatBool(ref.DeferSecondaryKeys), quoteString(options)), nil
+		sc, QuoteString(ref.Workflow), QuoteString(src), QuoteString(pos), ref.MaxTPS, ref.MaxLag, QuoteString(ref.Cell),
+		QuoteString(ref.TabletTypes), QuoteString(state), QuoteString(ref.DBName), ref.WorkflowType, ref.SubType,
+		strconv.FormatBool(ref.DeferSecondaryKeys), QuoteString(options)), nil
 }
 
 // onJournal handles a JOURNAL event (vttablet's vplayer): a journal for tables this stream

@@ -150,10 +150,10 @@ func (n *netChanges) reset() { n.tables, n.order = nil, nil }
 func (nt *netTable) statements() []string {
 	fp := nt.fp
 	var out []string
-	table := quoteID(fp.tp.target.name)
+	table := QuoteID(fp.tp.target.name)
 	keyCols := make([]string, len(fp.pkIdx))
 	for k, i := range fp.pkIdx {
-		keyCols[k] = quoteID(fp.cols[i])
+		keyCols[k] = QuoteID(fp.cols[i])
 	}
 	var del []byte
 	for _, r := range nt.rows {
@@ -184,7 +184,7 @@ func (nt *netTable) statements() []string {
 	var set []string
 	for i, c := range fp.cols {
 		if c != "" && !fp.isKey(i) {
-			set = append(set, quoteID(c)+"=values("+quoteID(c)+")")
+			set = append(set, QuoteID(c)+"=values("+QuoteID(c)+")")
 		}
 	}
 	tailSQL := ""

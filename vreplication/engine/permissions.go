@@ -29,9 +29,9 @@ func (e *Engine) ValidatePermissions(ctx context.Context, alias string) (user st
 		{"SELECT", fmt.Sprintf("select count(*) from %s.vreplication limit 1", sc)},
 		{"INSERT", fmt.Sprintf("insert into %s.vreplication (workflow, source, pos, max_tps, max_replication_lag, cell, tablet_types, "+
 			"time_updated, transaction_timestamp, state, db_name, workflow_type, workflow_sub_type, defer_secondary_keys, options) "+
-			"values (%s, '', '', 0, 0, '', '', now(), 0, 'Stopped', '__test__', 0, 0, false, '{}')", sc, quoteString(wf))},
-		{"UPDATE", fmt.Sprintf("update %s.vreplication set message = '__test_update__' where workflow = %s and db_name = '__test__'", sc, quoteString(wf))},
-		{"DELETE", fmt.Sprintf("delete from %s.vreplication where workflow = %s and db_name = '__test__'", sc, quoteString(wf))},
+			"values (%s, '', '', 0, 0, '', '', now(), 0, 'Stopped', '__test__', 0, 0, false, '{}')", sc, QuoteString(wf))},
+		{"UPDATE", fmt.Sprintf("update %s.vreplication set message = '__test_update__' where workflow = %s and db_name = '__test__'", sc, QuoteString(wf))},
+		{"DELETE", fmt.Sprintf("delete from %s.vreplication where workflow = %s and db_name = '__test__'", sc, QuoteString(wf))},
 	}
 	for _, t := range tests {
 		if _, err := c.exec(ctx, t.sql); err != nil {

@@ -450,7 +450,7 @@ func (p *player) writePosOf(ctx context.Context, at replication.Position, ts int
 		tsPart = fmt.Sprintf(", transaction_timestamp = %d", ts)
 	}
 	q := fmt.Sprintf("update %s.vreplication set pos = %s, time_updated = %d%s, rows_copied = %d, message = '' where id = %d",
-		r.sc(), quoteString(at.String()), r.e.now().Unix(), tsPart, r.rowsCopied(), r.id)
+		r.sc(), QuoteString(at.String()), r.e.now().Unix(), tsPart, r.rowsCopied(), r.id)
 	var err error
 	if r.conn.inTx {
 		err = r.conn.queue(ctx, q) // committed with the rows it follows

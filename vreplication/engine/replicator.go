@@ -107,7 +107,7 @@ func (r *replicator) checkRowImage(ctx context.Context) error {
 // setState writes the stream's state and message (and logs the change).
 func (r *replicator) setState(ctx context.Context, state, message string) error {
 	if _, err := r.conn.exec(ctx, fmt.Sprintf("update %s.vreplication set state = %s, message = %s where id = %d",
-		r.sc(), quoteString(state), quoteString(truncateMessage(message)), r.id)); err != nil {
+		r.sc(), QuoteString(state), QuoteString(truncateMessage(message)), r.id)); err != nil {
 		return err
 	}
 	if state != r.state || message != "" {
@@ -160,7 +160,7 @@ func (r *replicator) initCopy(ctx context.Context) error {
 	}
 	vals := make([]string, len(tables))
 	for i, t := range tables {
-		vals[i] = fmt.Sprintf("(%d, %s)", r.id, quoteString(t))
+		vals[i] = fmt.Sprintf("(%d, %s)", r.id, QuoteString(t))
 	}
 	if err := r.conn.begin(ctx); err != nil {
 		return err
@@ -212,10 +212,10 @@ func (r *replicator) stashKeys(ctx context.Context, t *tableSchema) error {
 		return nil
 	}
 	drop, add := indexDDL(keys)
-	table := quoteID(r.e.cfg.DBName) + "." + quoteID(t.name)
+	table := QuoteID(r.e.cfg.DBName) + "." + QuoteID(t.name)
 	action, _ := json.Marshal(postCopyAction{Type: 1, Task: "alter table " + table + " " + add})
 	if _, err := r.conn.exec(ctx, fmt.Sprintf("insert into %s.post_copy_action (vrepl_id, table_name, action) values (%d, %s, convert(%s using utf8mb4)) "+
-		"on duplicate key update action = action", r.sc(), r.id, quoteString(t.name), quoteString(string(action)))); err != nil {
+		"on duplicate key update action = action", r.sc(), r.id, QuoteString(t.name), QuoteString(string(action)))); err != nil {
 		return err
 	}
 	if _, err := r.conn.exec(ctx, "alter table "+table+" "+drop); err != nil && errno(err) != 1091 {
@@ -229,16 +229,16 @@ func (r *replicator) stashKeys(ctx context.Context, t *tableSchema) error {
 // database still copies the table, the deferred keys of every stream are re-added.
 func (r *replicator) finishTable(ctx context.Context, c *dbConn, table string) error {
 	sum := sha1.Sum([]byte(r.e.cfg.DBName + "." + table))
-	lock := quoteString("vrepl_post_copy_" + hex.EncodeToString(sum[:12]))
+	lock := QuoteString("vrepl_post_copy_" + hex.EncodeToString(sum[:12]))
 	if _, err := c.exec(ctx, "select get_lock("+lock+", 3600)"); err != nil {
 		return err
 	}
 	defer func() { _, _ = c.exec(context.Background(), "select release_lock("+lock+")") }()
-	if _, err := c.exec(ctx, fmt.Sprintf("delete from %s.copy_state where vrepl_id = %d and table_name = %s", r.sc(), r.id, quoteString(table))); err != nil {
+	if _, err := c.exec(ctx, fmt.Sprintf("delete from %s.copy_state where vrepl_id = %d and table_name = %s", r.sc(), r.id, QuoteString(table))); err != nil {
 		return err
 	}
 	others, err := c.exec(ctx, fmt.Sprintf("select 1 from %s.copy_state cs join %s.vreplication vr on vr.id = cs.vrepl_id "+
-		"where cs.table_name = %s and vr.db_name = %s limit 1", r.sc(), r.sc(), quoteString(table), quoteString(r.e.cfg.DBName)))
+		"where cs.table_name = %s and vr.db_name = %s limit 1", r.sc(), r.sc(), QuoteString(table), QuoteString(r.e.cfg.DBName)))
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func (r *replicator) finishTable(ctx context.Context, c *dbConn, table string) e
 		return nil // the last stream copying the table re-adds the keys
 	}
 	acts, err := c.exec(ctx, fmt.Sprintf("select pca.id, pca.action from %s.post_copy_action pca join %s.vreplication vr on vr.id = pca.vrepl_id "+
-		"where pca.table_name = %s and vr.db_name = %s order by pca.id", r.sc(), r.sc(), quoteString(table), quoteString(r.e.cfg.DBName)))
+		"where pca.table_name = %s and vr.db_name = %s order by pca.id", r.sc(), r.sc(), QuoteString(table), QuoteString(r.e.cfg.DBName)))
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func (tp *tablePlan) fieldPlan(fields []*querypb.Field, enumStrings bool) (*fiel
 		return nil, rpcerr.New(vtrpcpb.Code_INVALID_ARGUMENT, "table %s: the source sent %d fields for %d selected columns", t.name, len(fields), len(tp.columns))
 	}
 	var head strings.Builder
-	head.WriteString("insert into " + quoteID(t.name) + "(")
+	head.WriteString("insert into " + QuoteID(t.name) + "(")
 	n := 0
 	for i, f := range fields {
 		name := f.Name
@@ -55,7 +55,7 @@ func (tp *tablePlan) fieldPlan(fields []*querypb.Field, enumStrings bool) (*fiel
 		if n > 0 {
 			head.WriteByte(',')
 		}
-		head.WriteString(quoteID(col.name))
+		head.WriteString(QuoteID(col.name))
 		n++
 	}
 	head.WriteString(") ")
@@ -153,7 +153,7 @@ func (fp *fieldPlan) appendKeyWhere(buf []byte, vals [][]byte, null []bool) []by
 		if k > 0 {
 			buf = append(buf, " and "...)
 		}
-		buf = append(buf, quoteID(fp.cols[i])...)
+		buf = append(buf, QuoteID(fp.cols[i])...)
 		buf = append(buf, op...)
 		buf = fp.appendVal(buf, i, vals[i], null[i])
 	}
@@ -163,7 +163,7 @@ func (fp *fieldPlan) appendKeyWhere(buf []byte, vals [][]byte, null []bool) []by
 			if k > 0 {
 				buf = append(buf, ',')
 			}
-			buf = append(buf, quoteID(fp.cols[i])...)
+			buf = append(buf, QuoteID(fp.cols[i])...)
 		}
 		buf = append(buf, ") <= "...)
 		buf = fp.appendLastPKBound(buf)
@@ -213,7 +213,7 @@ func (fp *fieldPlan) headFor(cols []bool) string {
 		return fp.head
 	}
 	var b strings.Builder
-	b.WriteString("insert into " + quoteID(fp.tp.target.name) + "(")
+	b.WriteString("insert into " + QuoteID(fp.tp.target.name) + "(")
 	n := 0
 	for i, c := range fp.cols {
 		if c == "" || !cols[i] {
@@ -222,7 +222,7 @@ func (fp *fieldPlan) headFor(cols []bool) string {
 		if n > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(quoteID(c))
+		b.WriteString(QuoteID(c))
 		n++
 	}
 	b.WriteString(") ")
@@ -231,7 +231,7 @@ func (fp *fieldPlan) headFor(cols []bool) string {
 
 func (fp *fieldPlan) deleteSQL(r *querypb.Row) string {
 	vals, null := rowValues(r, len(fp.fields))
-	buf := append([]byte(nil), "delete from "+quoteID(fp.tp.target.name)...)
+	buf := append([]byte(nil), "delete from "+QuoteID(fp.tp.target.name)...)
 	return string(fp.appendKeyWhere(buf, vals, null))
 }
 
@@ -239,7 +239,7 @@ func (fp *fieldPlan) deleteSQL(r *querypb.Row) string {
 func (fp *fieldPlan) updateSQL(before, after *querypb.Row, cols []bool) string {
 	bv, bn := rowValues(before, len(fp.fields))
 	av, an := rowValues(after, len(fp.fields))
-	buf := append([]byte(nil), "update "+quoteID(fp.tp.target.name)+" set "...)
+	buf := append([]byte(nil), "update "+QuoteID(fp.tp.target.name)+" set "...)
 	n := 0
 	for i := range fp.fields {
 		if fp.cols[i] == "" || fp.isKey(i) || (cols != nil && !cols[i]) {
@@ -248,7 +248,7 @@ func (fp *fieldPlan) updateSQL(before, after *querypb.Row, cols []bool) string {
 		if n > 0 {
 			buf = append(buf, ", "...)
 		}
-		buf = append(buf, quoteID(fp.cols[i])...)
+		buf = append(buf, QuoteID(fp.cols[i])...)
 		buf = append(buf, '=')
 		buf = fp.appendVal(buf, i, av[i], an[i])
 		n++

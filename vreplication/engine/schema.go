@@ -58,7 +58,7 @@ func loadSchema(ctx context.Context, c *dbConn, dbName string) (map[string]*tabl
 	qr, err := c.exec(ctx, "select c.table_name, c.column_name, c.character_set_name, c.collation_name, c.extra, "+
 		"c.is_nullable, c.column_type from information_schema.columns c join information_schema.tables t "+
 		"on t.table_schema = c.table_schema and t.table_name = c.table_name "+
-		"where c.table_schema = "+quoteString(dbName)+" and t.table_type = 'BASE TABLE' order by c.table_name, c.ordinal_position")
+		"where c.table_schema = "+QuoteString(dbName)+" and t.table_type = 'BASE TABLE' order by c.table_name, c.ordinal_position")
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func loadSchema(ctx context.Context, c *dbConn, dbName string) (map[string]*tabl
 
 func loadIndexes(ctx context.Context, c *dbConn, dbName string, tables map[string]*tableSchema) error {
 	qr, err := c.exec(ctx, "select table_name, index_name, non_unique, column_name, sub_part, index_type, collation, index_comment "+
-		"from information_schema.statistics where table_schema = "+quoteString(dbName)+" order by table_name, index_name, seq_in_index")
+		"from information_schema.statistics where table_schema = "+QuoteString(dbName)+" order by table_name, index_name, seq_in_index")
 	if err != nil {
 		return err
 	}
@@ -181,10 +181,10 @@ func (t *tableSchema) deferrable() []index {
 func indexDDL(keys []index) (drop, add string) {
 	var d, a []string
 	for _, ix := range keys {
-		d = append(d, "drop key "+quoteID(ix.name))
+		d = append(d, "drop key "+QuoteID(ix.name))
 		var parts []string
 		for _, p := range ix.parts {
-			s := quoteID(p.column)
+			s := QuoteID(p.column)
 			if p.subPart > 0 {
 				s += fmt.Sprintf("(%d)", p.subPart)
 			}
@@ -200,12 +200,12 @@ func indexDDL(keys []index) (drop, add string) {
 		case ix.unique:
 			kind = "unique key"
 		}
-		s := fmt.Sprintf("add %s %s (%s)", kind, quoteID(ix.name), strings.Join(parts, ", "))
+		s := fmt.Sprintf("add %s %s (%s)", kind, QuoteID(ix.name), strings.Join(parts, ", "))
 		if ix.kind == "HASH" {
 			s += " using hash"
 		}
 		if ix.comment != "" {
-			s += " comment " + quoteString(ix.comment)
+			s += " comment " + QuoteString(ix.comment)
 		}
 		a = append(a, s)
 	}

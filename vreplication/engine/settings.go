@@ -90,7 +90,7 @@ func (e *Engine) readSettings(ctx context.Context, c *dbConn, id int32) (*settin
 
 func (e *Engine) readAllSettings(ctx context.Context, c *dbConn) ([]*settings, error) {
 	qr, err := c.exec(ctx, fmt.Sprintf("select %s from %s.vreplication where db_name = %s order by id",
-		settingsColumns, e.sidecarID(), quoteString(e.cfg.DBName)))
+		settingsColumns, e.sidecarID(), QuoteString(e.cfg.DBName)))
 	if err != nil {
 		return nil, err
 	}

@@ -26,11 +26,11 @@ func appendQuoted(buf, val []byte) []byte {
 	return append(buf, '\'')
 }
 
-// quoteString returns s as a SQL string literal.
-func quoteString(s string) string { return string(appendQuoted(nil, []byte(s))) }
+// QuoteString returns s as a SQL string literal (VDiff writes its SQL with it too).
+func QuoteString(s string) string { return string(appendQuoted(nil, []byte(s))) }
 
-// quoteID returns a backquoted identifier.
-func quoteID(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+// QuoteID returns a backquoted identifier.
+func QuoteID(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // Type property bits of querypb.Type values (query.proto's Flag enum).
 const (
@@ -212,7 +212,7 @@ func replaceQualifier(s, from, to string) string {
 			continue
 		}
 		b.WriteString(s[last:t.start])
-		b.WriteString(quoteID(to))
+		b.WriteString(QuoteID(to))
 		last = t.end
 	}
 	b.WriteString(s[last:])

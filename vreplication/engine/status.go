@@ -180,7 +180,7 @@ func (e *Engine) insertLog(ctx context.Context, c *dbConn, id int32, typ, state,
 	}
 	if query == "" {
 		query = fmt.Sprintf("insert into %s.vreplication_log(vrepl_id, type, state, message) values (%d, %s, %s, %s)",
-			e.sidecarID(), id, quoteString(typ), quoteString(state), quoteString(message))
+			e.sidecarID(), id, QuoteString(typ), QuoteString(state), QuoteString(message))
 	}
 	if _, err := c.exec(ctx, query); err != nil {
 		e.log.Debug("cannot write vreplication_log", zap.Error(err))

@@ -165,9 +165,9 @@ func buildTablePlan(p *parser.Parser, t *tableSchema, rule *binlogdatapb.Rule) (
 	query := rule.Filter
 	switch {
 	case query == "":
-		query = "select * from " + quoteID(t.name)
+		query = "select * from " + QuoteID(t.name)
 	case keyRangeSpec.MatchString(query):
-		query = "select * from " + quoteID(t.name) + " where in_keyrange(" + quoteString(query) + ")"
+		query = "select * from " + QuoteID(t.name) + " where in_keyrange(" + QuoteString(query) + ")"
 	case query == excludeFilter:
 		return nil, nil
 	}

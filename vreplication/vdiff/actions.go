@@ -316,16 +316,10 @@ func (e *Engine) stopAction(ctx context.Context, c *conn, req *tabletmanagerdata
 	if !ok {
 		return rpcerr.New(vtrpcpb.Code_INVALID_ARGUMENT, "invalid vdiff UUID %q", req.VdiffUuid)
 	}
-	id, found, err := e.vdiffID(ctx, c, uuid)
+	id, err := e.stopUUID(ctx, c, uuid)
 	if err != nil {
 		return err
 	}
-	if !found {
-		return rpcerr.New(vtrpcpb.Code_NOT_FOUND, "no vdiff found for UUID %s on tablet %s", uuid, e.alias())
-	}
-	e.mu.Lock()
-	e.stopLocked(id)
-	e.mu.Unlock()
 	qr, err := c.exec(ctx, sqlf(e.sc(), sqlVDiffStopped, id))
 	if err != nil {
 		return rpcerr.Wrap(vtrpcpb.Code_INTERNAL, err, "encountered an error marking vdiff %s as stopped", uuid)
@@ -357,18 +351,27 @@ func (e *Engine) deleteAction(ctx context.Context, c *conn, req *tabletmanagerda
 	if !ok {
 		return rpcerr.New(vtrpcpb.Code_INVALID_ARGUMENT, "action argument %s not supported", req.ActionArg)
 	}
-	id, found, err := e.vdiffID(ctx, c, uuid)
-	if err != nil {
+	if _, err := e.stopUUID(ctx, c, uuid); err != nil {
 		return err
 	}
+	_, err := c.exec(ctx, sqlf(e.sc(), sqlDeleteVDiffUUID, quoteString(uuid)))
+	return err
+}
+
+// stopUUID finds the diff uuid names (NOT_FOUND when there is none) and stops its
+// controller, if one runs.
+func (e *Engine) stopUUID(ctx context.Context, c *conn, uuid string) (int64, error) {
+	id, found, err := e.vdiffID(ctx, c, uuid)
+	if err != nil {
+		return 0, err
+	}
 	if !found {
-		return rpcerr.New(vtrpcpb.Code_NOT_FOUND, "no vdiff found for UUID %s on tablet %s", uuid, e.alias())
+		return 0, rpcerr.New(vtrpcpb.Code_NOT_FOUND, "no vdiff found for UUID %s on tablet %s", uuid, e.alias())
 	}
 	e.mu.Lock()
 	e.stopLocked(id)
 	e.mu.Unlock()
-	_, err = c.exec(ctx, sqlf(e.sc(), sqlDeleteVDiffUUID, quoteString(uuid)))
-	return err
+	return id, nil
 }
 
 func splitList(s string) []string {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/tabletd/tabletd/mysqlconn"
 	"github.com/tabletd/tabletd/proto/querypb"
 	"github.com/tabletd/tabletd/proto/vtrpcpb"
 	"github.com/tabletd/tabletd/rpcerr"
+	"github.com/tabletd/tabletd/vreplication/engine"
 )
 
 // The statements on the vdiff tables are vttablet's (tabletmanager/vdiff/schema.go), with
@@ -59,41 +59,11 @@ const (
 	sqlRestartWorkflow = "update %[1]s.vreplication set state = 'Running', message = '', stop_pos = '' where db_name = %s and workflow = %s"
 )
 
-// quoteID quotes an identifier.
-func quoteID(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
-// quoteString quotes s as a SQL string literal (vttablet's EncodeStringSQL escapes).
-func quoteString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case 0:
-			b.WriteString(`\0`)
-		case '\'':
-			b.WriteString(`\'`)
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\t':
-			b.WriteString(`\t`)
-		case 26:
-			b.WriteString(`\Z`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
+// quoteString and quoteID are the VReplication engine's: one SQL quoting for both.
+var (
+	quoteString = engine.QuoteString
+	quoteID     = engine.QuoteID
+)
 
 // conn is one MySQL connection of the engine or of a diff; it reconnects when lost.
 // Timestamps are read and written in UTC (started_at = utc_timestamp() reads back as
