@@ -222,3 +222,13 @@ bench-vdiff: vitess
 	id vt >/dev/null 2>&1 || useradd -m vt
 	VITESS_BIN=$(VITESS_BIN) $(GO) test -tags interop -count=1 -timeout 90m -v -run TestVDiffBenchmark ./test/interop/ \
 		-vdiff-bench-rows $(VDIFF_BENCH_ROWS) -vdiff-bench-rounds $(VDIFF_BENCH_ROUNDS) -vdiff-bench-out $(CURDIR)/docs/vdiff-raw.json
+
+# ---------------------------------------------------------------------------
+# fuzz: every go test -fuzz target for FUZZTIME each, one after another (docs/reliability.md
+# records the durations run). Not in CI beyond the seed corpora every go test runs.
+# ---------------------------------------------------------------------------
+FUZZTIME ?= 2m
+
+.PHONY: fuzz
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

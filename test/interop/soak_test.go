@@ -44,6 +44,7 @@ type soakReport struct {
 	LostWrites     int          `json:"lost_writes"`
 	FailedWrites   int          `json:"failed_writes"` // not acknowledged: not checked
 	SysbenchRuns   int          `json:"sysbench_runs"`
+	SysbenchKilled int          `json:"sysbench_runs_killed"` // overran their --time; counted from interval reports
 	SysbenchTx     int64        `json:"sysbench_transactions"`
 	SysbenchErrors int64        `json:"sysbench_ignored_errors"`
 	Samples        []soakSample `json:"samples"`
@@ -84,7 +85,10 @@ func TestSoak(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 
-	// sysbench, started again whenever it gives up (a killed mysqld can end a run).
+	// sysbench in pieces of at most a minute, each killed 30 s after its --time if it has
+	// not ended (a connection a mysqld kill broke can hang it): a hung piece costs half a
+	// minute of load, not the rest of the soak. Each piece reports every 10 s; its load is
+	// its summary when it printed one, else the sum of its interval reports.
 	var sbMu sync.Mutex
 	wg.Add(1)
 	go func() {
@@ -94,16 +98,20 @@ func TestSoak(t *testing.T) {
 			if left < 5*time.Second {
 				return
 			}
-			// sysbench ends by its own --time and prints its totals then; it is killed only
-			// if it overruns by a minute (killing it at the soak's end lost its totals).
-			rctx, rcancel := context.WithDeadline(context.Background(), end.Add(time.Minute))
-			run := exec.CommandContext(rctx, "sysbench", append(common, "--threads=8", fmt.Sprintf("--time=%d", int(left.Seconds())-2),
-				"--report-interval=0", "run")...)
-			out, _ := run.CombinedOutput()
+			piece := min(left-2*time.Second, time.Minute)
+			rctx, rcancel := context.WithTimeout(context.Background(), piece+30*time.Second)
+			// stdbuf: sysbench's stdout is a pipe here; line buffering keeps the interval
+			// reports of a piece that has to be killed.
+			args := append([]string{"-oL", "sysbench"}, common...)
+			args = append(args, "--threads=8", fmt.Sprintf("--time=%d", int(piece.Seconds())), "--report-interval=10", "run")
+			out, _ := exec.CommandContext(rctx, "stdbuf", args...).CombinedOutput()
 			rcancel()
-			tx, errs := sysbenchTotals(out)
+			tx, errs, complete := sysbenchLoad(out)
 			sbMu.Lock()
 			rep.SysbenchRuns++
+			if !complete {
+				rep.SysbenchKilled++
+			}
 			rep.SysbenchTx += tx
 			rep.SysbenchErrors += errs
 			sbMu.Unlock()
@@ -211,19 +219,48 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// sysbenchTotals reads "transactions: N" and "ignored errors: N" from sysbench's summary.
-func sysbenchTotals(out []byte) (tx, errs int64) {
+// sysbenchLoad reads a sysbench run's transactions and ignored errors: from its summary
+// ("transactions: N", "ignored errors: N") when it printed one (complete), else summed from
+// its interval reports ("[ 10s ] thds: 8 tps: 123.45 qps: … err/s: 0.40 …", each covering
+// the 10 s before it).
+func sysbenchLoad(out []byte) (tx, errs int64, complete bool) {
+	var itx, ierrs float64
+	last := 0.0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) >= 2 && f[0] == "transactions:" {
 			tx, _ = strconv.ParseInt(f[1], 10, 64)
+			complete = true
 		}
 		if len(f) >= 3 && f[0] == "ignored" && f[1] == "errors:" {
 			errs, _ = strconv.ParseInt(f[2], 10, 64)
 		}
+		if len(f) >= 3 && f[0] == "[" && strings.HasSuffix(f[1], "s") {
+			at, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "s"), 64)
+			if err != nil {
+				continue
+			}
+			span := at - last
+			last = at
+			for i := 0; i+1 < len(f); i++ {
+				v, err := strconv.ParseFloat(f[i+1], 64)
+				if err != nil {
+					continue
+				}
+				switch f[i] {
+				case "tps:":
+					itx += v * span
+				case "err/s:":
+					ierrs += v * span
+				}
+			}
+		}
 	}
-	return tx, errs
+	if complete {
+		return tx, errs, true
+	}
+	return int64(itx + 0.5), int64(ierrs + 0.5), false
 }
 
 // rssKiB is VmRSS of pid.
@@ -277,4 +314,25 @@ func drift(samples []soakSample, from time.Duration, v func(soakSample) int64) f
 		d = -d
 	}
 	return d
+}
+
+func TestSysbenchLoad(t *testing.T) {
+	intervals := "[ 10s ] thds: 8 tps: 100.50 qps: 2010.00 (r/w/o: 1407.00/402.00/201.00) lat (ms,95%): 8.43 err/s: 0.20 reconn/s: 0.00\n" +
+		"[ 20s ] thds: 8 tps: 50.00 qps: 1000.00 (r/w/o: 700.00/200.00/100.00) lat (ms,95%): 9.00 err/s: 0.00 reconn/s: 0.10\n"
+	summary := "SQL statistics:\n    transactions:                        1510   (25.16 per sec.)\n    ignored errors:                      2      (0.03 per sec.)\n"
+	for _, c := range []struct {
+		name     string
+		out      string
+		tx, errs int64
+		complete bool
+	}{
+		{"killed: interval reports", intervals, 1505, 2, false},
+		{"complete: the summary wins", intervals + summary, 1510, 2, true},
+		{"nothing printed", "", 0, 0, false},
+	} {
+		tx, errs, complete := sysbenchLoad([]byte(c.out))
+		if tx != c.tx || errs != c.errs || complete != c.complete {
+			t.Errorf("%s: got tx %d errs %d complete %v, want %d %d %v", c.name, tx, errs, complete, c.tx, c.errs, c.complete)
+		}
+	}
 }
