@@ -46,9 +46,13 @@ type Config struct {
 	Topo            topo.Config
 	EmbeddedTopoDir string
 
-	Query     tabletserver.Config  // Keyspace/Shard/Alias are filled in from the fields above
-	Manager   tabletmanager.Config // timing fields only; identity is filled in
-	Unmanaged bool
+	Query tabletserver.Config // Keyspace/Shard/Alias are filled in from the fields above
+	// LameduckPeriod (--lameduck-period, vttablet's default 50ms): after SIGTERM the tablet
+	// advertises not serving but still serves for this long, so vtgate stops routing to it
+	// (and buffers a primary's writes) before the drain refuses requests.
+	LameduckPeriod time.Duration
+	Manager        tabletmanager.Config // timing fields only; identity is filled in
+	Unmanaged      bool
 
 	// Table ACL: --table-acl-config, --enforce-tableacl-config,
 	// --table-acl-config-reload-interval; enforcement settings are in Query.ACL.
@@ -171,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.Topo.GlobalRoot == "" {
 		return errors.New("--topo-global-root is required (e.g. /vitess/global)")
+	}
+	if c.LameduckPeriod < 0 {
+		return fmt.Errorf("--lameduck-period %v is negative", c.LameduckPeriod)
 	}
 	if err := c.Security.Validate(); err != nil {
 		return err

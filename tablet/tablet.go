@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +53,8 @@ type Tablet struct {
 	now      func() time.Time
 	started  time.Time
 
-	closers []closer // opened components, closed in reverse order
+	closers  []closer // opened components, closed in reverse order
+	shutdown sync.Once
 
 	etcd        *localetcd.Server
 	mysql       *mysqlServer
@@ -159,11 +161,25 @@ func (t *Tablet) Wait(ctx context.Context) error {
 	}
 }
 
-// Shutdown drains and closes: new requests are refused and vtgate is told the tablet no
-// longer serves, in-flight requests get the grace period, the topology record's addresses
+// Shutdown drains and closes: for the lameduck period the tablet advertises not serving
+// while it still serves (vtgate moves away first), then new requests are refused,
+// in-flight requests get the grace period, the topology record's addresses
 // are cleared, then the components close in reverse order.
+// A second call returns once the first has finished.
 func (t *Tablet) Shutdown(ctx context.Context) {
+	t.shutdown.Do(func() { t.shutdownOnce(ctx) })
+}
+
+func (t *Tablet) shutdownOnce(ctx context.Context) {
 	t.notifyStopping() // tablet/notify.go
+	if t.qs != nil && t.cfg.LameduckPeriod > 0 {
+		t.qs.EnterLameduck()
+		t.log.Info("lameduck: advertising not serving before the drain", zap.Duration("lameduck_period", t.cfg.LameduckPeriod))
+		select {
+		case <-time.After(t.cfg.LameduckPeriod):
+		case <-ctx.Done():
+		}
+	}
 	if t.qs != nil {
 		dctx, cancel := context.WithTimeout(ctx, t.cfg.grace())
 		if err := t.qs.Drain(dctx); err != nil {

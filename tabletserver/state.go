@@ -113,6 +113,10 @@ type Server struct {
 	wantServing  bool
 	wantReason   string // why the tablet manager does not want serving
 	shuttingDown bool
+	// lameduck: shutting down soon. The tablet advertises that it does not serve (health
+	// stream, /debug/health) but still admits requests, so vtgate stops sending — and for a
+	// primary starts buffering — before Drain refuses anything (vttablet's --lameduck-period).
+	lameduck bool
 	// draining is set while a transition out of a serving state winds down the old one: new
 	// requests are refused, requests bound to open transactions still finish.
 	draining bool
@@ -296,6 +300,16 @@ func (s *Server) verifyTarget(a *admission, t *querypb.Target) error {
 	return nil
 }
 
+// EnterLameduck makes the tablet advertise not serving while it goes on serving: vtgate
+// learns from the health stream that the tablet is going away and routes elsewhere (or
+// buffers a primary's requests) before Drain refuses requests. Drain ends it.
+func (s *Server) EnterLameduck() {
+	s.mu.Lock()
+	s.lameduck = true
+	s.mu.Unlock()
+	s.update(true)
+}
+
 // Drain stops admitting new requests (they get SHUTTING_DOWN), tells subscribers the tablet
 // no longer serves, and waits for in-flight requests until ctx ends. It returns ctx's error
 // if requests were still running then.
@@ -329,8 +343,9 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	serving, reason := s.advertisedLocked()
 	return Status{
-		State: s.state, Serving: s.serving, HealthError: s.healthErr, TabletType: s.tabletType,
+		State: s.state, Serving: serving, HealthError: reason, TabletType: s.tabletType,
 		PrimaryTerm: s.ptsTime, MySQL: s.mysql, InFlight: int(s.inflight.Load()),
 		Subscribers: s.bc.Subscribers(), LastBroadcast: s.lastSent,
 	}
@@ -447,7 +462,8 @@ func (s *Server) update(force bool) {
 		s.lastSent = s.now()
 		s.bc.Publish(after)
 	}
-	st, reason := s.state, s.healthErr
+	st := s.state
+	_, reason := s.advertisedLocked()
 	s.mu.Unlock()
 	s.metrics.observe(s.Status())
 	if prevState != st || changed {
@@ -486,16 +502,26 @@ func (s *Server) decideLocked() (State, bool, string) {
 	return StateServing, true, ""
 }
 
+// advertisedLocked is the serving state the tablet tells others: what decideLocked found,
+// except that a tablet in lameduck says it does not serve (while still admitting requests).
+func (s *Server) advertisedLocked() (bool, string) {
+	if s.lameduck && s.serving {
+		return false, "tablet is in lameduck: shutting down"
+	}
+	return s.serving, s.healthErr
+}
+
 func (s *Server) recordLocked() *querypb.StreamHealthResponse {
+	serving, reason := s.advertisedLocked()
 	r := &querypb.StreamHealthResponse{
 		Target: &querypb.Target{
 			Keyspace:   s.cfg.Keyspace,
 			Shard:      s.cfg.Shard,
 			TabletType: s.tabletType,
 		},
-		Serving:       s.serving,
+		Serving:       serving,
 		TabletAlias:   s.cfg.Alias,
-		RealtimeStats: &querypb.RealtimeStats{HealthError: s.healthErr},
+		RealtimeStats: &querypb.RealtimeStats{HealthError: reason},
 	}
 	if s.tabletType == topodatapb.TabletType_PRIMARY {
 		if !s.ptsTime.IsZero() {

@@ -190,6 +190,50 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// TestLameduck: the tablet tells its health subscribers it does not serve while it still
+// admits requests; Drain then refuses them.
+func TestLameduck(t *testing.T) {
+	p := &fakeProber{}
+	s := newTestServer(t, p)
+	s.SetServingType(topodatapb.TabletType_PRIMARY, time.Unix(1000, 0), true, "")
+	waitFor(t, func() bool { return s.Status().Serving })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan *querypb.StreamHealthResponse, 100)
+	streamDone := make(chan error, 1)
+	go func() {
+		streamDone <- s.StreamHealth(ctx, func(r *querypb.StreamHealthResponse) error { got <- r; return nil })
+	}()
+	if r := <-got; !r.Serving {
+		t.Fatalf("before lameduck: first record serving=false (%q)", r.RealtimeStats.HealthError)
+	}
+	s.EnterLameduck()
+	for r := range got {
+		if !r.Serving {
+			if r.RealtimeStats.HealthError == "" {
+				t.Fatal("lameduck record without a reason")
+			}
+			break
+		}
+	}
+	if st := s.Status(); st.Serving || st.State != StateServing {
+		t.Fatalf("in lameduck: Status serving=%v state=%v, want advertised not serving, state SERVING", st.Serving, st.State)
+	}
+	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
+	if err := s.StartRequest(target, false); err != nil {
+		t.Fatalf("a request in lameduck must still be admitted: %v", err)
+	}
+	s.EndRequest()
+	if err := s.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartRequest(target, false); rpcerr.Code(err) != vtrpcpb.Code_CLUSTER_EVENT || err.Error() != rpcerr.ShuttingDown {
+		t.Fatalf("after Drain: got %v, want %q", err, rpcerr.ShuttingDown)
+	}
+	cancel()
+	<-streamDone
+}
+
 func TestStreamHealthSendsAtOnceAndOnChange(t *testing.T) {
 	p := &fakeProber{}
 	s := newTestServer(t, p)

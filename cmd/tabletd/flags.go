@@ -53,6 +53,7 @@ type options struct {
 	healthInterval time.Duration
 	unhealthy      time.Duration
 	grace          time.Duration
+	lameduck       time.Duration
 	unmanaged      bool
 
 	pidFile string
@@ -142,6 +143,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.DurationVar(&o.healthInterval, "health-check-interval", 20*time.Second, "interval between health broadcasts")
 	fs.DurationVar(&o.unhealthy, "unhealthy-threshold", 2*time.Hour, "replication lag above which a replica stops serving")
 	fs.DurationVar(&o.grace, "shutdown-grace-period", 3*time.Second, "how long in-flight requests may run after SIGTERM")
+	fs.DurationVar(&o.lameduck, "lameduck-period", 50*time.Millisecond, "after SIGTERM, advertise not serving (vtgate moves away or buffers) but keep serving this long before the drain")
 	o.query = tabletserver.DefaultQueryConfig()
 	q := &o.query
 	fs.IntVar(&q.PoolSize, "queryserver-config-pool-size", q.PoolSize, "query pool size (non-transactional reads)")
@@ -243,6 +245,7 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 		return c, err
 	}
 	c.Query.HealthCheckInterval, c.Query.UnhealthyThreshold, c.Query.ShutdownGracePeriod = o.healthInterval, o.unhealthy, o.grace
+	c.LameduckPeriod = o.lameduck
 	c.Query.Query = o.query
 	c.TableACLFile, c.EnforceTableACL, c.TableACLReloadInterval = o.aclFile, o.aclEnforce, o.aclReload
 	c.QueryRulesFile, c.QueryRulesWatch = o.rulesFile, o.rulesWatch

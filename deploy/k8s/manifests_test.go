@@ -168,15 +168,19 @@ func TestTabletPod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shutdown-grace-period: %v", err)
 	}
+	lameduck, err := time.ParseDuration(cfg["lameduck-period"])
+	if err != nil {
+		t.Fatalf("lameduck-period: %v", err)
+	}
 	var preStop time.Duration
 	if td.Lifecycle == nil || td.Lifecycle.PreStop == nil || td.Lifecycle.PreStop.Sleep == nil {
 		t.Fatal("tabletd has no preStop sleep")
 	}
 	preStop = time.Duration(td.Lifecycle.PreStop.Sleep.Seconds) * time.Second
 	term := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
-	// preStop, then the drain, then the servers' 2 s stops and the topology update.
-	if term < preStop+grace+10*time.Second {
-		t.Errorf("terminationGracePeriodSeconds %v < preStop %v + shutdown-grace-period %v + 10s: the kubelet would SIGKILL a draining tablet", term, preStop, grace)
+	// preStop, then lameduck, the drain, the servers' 2 s stops and the topology update.
+	if term < preStop+lameduck+grace+10*time.Second {
+		t.Errorf("terminationGracePeriodSeconds %v < preStop %v + lameduck-period %v + shutdown-grace-period %v + 10s: the kubelet would SIGKILL a draining tablet", term, preStop, lameduck, grace)
 	}
 	for _, c := range pod.Containers {
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {

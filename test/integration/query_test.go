@@ -483,6 +483,37 @@ func TestShutdownGracePeriod(t *testing.T) {
 	}
 }
 
+// TestShutdownLameduck: after SIGTERM's Shutdown starts, the health stream says the tablet
+// no longer serves (vtgate stops routing to it, or buffers a primary) while queries are still
+// answered; only when the lameduck period ends does the drain refuse them. The period here is
+// long; the test ends it by cancelling Shutdown's context.
+func TestShutdownLameduck(t *testing.T) {
+	t.Parallel()
+	q := newQT(t, func(c *tablet.Config) { c.LameduckPeriod = time.Minute })
+	h := q.health(t)
+	h.until(10*time.Second, "serving", func(m *querypb.StreamHealthResponse) bool { return m.Serving })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { q.t.Shutdown(ctx); close(stopped) }()
+	m := h.until(10*time.Second, "not serving in lameduck", func(m *querypb.StreamHealthResponse) bool { return !m.Serving })
+	if m.RealtimeStats.GetHealthError() == "" {
+		t.Error("the lameduck record gives no reason")
+	}
+	if v := values(q.mustExec(t, 0, "select 1", nil)); v[0][0] != "1" {
+		t.Fatalf("select 1 in lameduck: %v", v)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("Shutdown returned during the lameduck period")
+	default:
+	}
+	t.Logf("lameduck: not serving, query answered")
+	cancel()
+	<-stopped
+	t.Logf("stopped")
+}
+
 // TestLimitsAndHints: /*vt+ QUERY_TIMEOUT_MS */ bounds a statement (a bad value is an error
 // naming the hint), and UPDATE/DELETE without WHERE are refused when configured.
 func TestLimitsAndHints(t *testing.T) {
