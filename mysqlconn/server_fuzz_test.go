@@ -12,12 +12,13 @@ import (
 
 // fuzzTimeout is the caller's deadline in FuzzCorruptServer; fuzzGrace the CancelGrace.
 const (
-	fuzzTimeout = 200 * time.Millisecond
-	fuzzGrace   = 50 * time.Millisecond
+	fuzzTimeout = 100 * time.Millisecond
+	fuzzGrace   = 20 * time.Millisecond
 )
 
 // FuzzCorruptServer answers a statement with arbitrary bytes, from a server that then hangs
-// up or keeps the connection open and silent. Whatever it sends, Execute and Stream return
+// up (mode bit 0 clear, or bit 2 set) or keeps the connection open and silent (bit 0 set and
+// bit 2 clear: the client waits for its deadline, so a quarter of the inputs, not half). Whatever it sends, Execute and Stream return
 // (never panic, never hang past the caller's deadline and the grace), and a failure that is
 // not the server's own error packet leaves the connection closed, so a pool discards it.
 func FuzzCorruptServer(f *testing.F) {
@@ -33,7 +34,7 @@ func FuzzCorruptServer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, resp []byte, mode byte) {
 		client, server := net.Pipe()
 		defer server.Close()
-		hang := mode&1 != 0
+		hang := mode&1 != 0 && mode&4 == 0
 		stream := mode&2 != 0
 		written := make(chan int, 1) // bytes of resp the client read (net.Pipe writes are synchronous)
 		go func() {
@@ -48,6 +49,8 @@ func FuzzCorruptServer(f *testing.F) {
 			written <- n
 			if hang {
 				_, _ = server.Read(buf) // silent until the client closes
+			} else {
+				_ = server.Close() // hang up: the client sees EOF at once, not at its deadline
 			}
 		}()
 		cfg := Config{Network: "unix", Address: "/fuzz", User: "u", CancelGrace: fuzzGrace}.withDefaults()
