@@ -22,6 +22,7 @@ type pointResult struct {
 	Target  string `json:"target"`
 	Clients int    `json:"clients"`
 	Round   int    `json:"round"`
+	Seq     int    `json:"seq,omitempty"` // place in the run's order of points
 
 	Queries  uint64  `json:"queries"`
 	Errors   uint64  `json:"errors"`
@@ -123,8 +124,13 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 	}
 	phase.Store(phaseMeasure)
 	ok := sleepCtx(ctx, duration)
-	phase.Store(phaseStop)
+	// The counters and the RSS are read while the clients still run.
 	after, err := sampleCPU(l.pid(), m)
+	var rssNow int64
+	if l.tablet != nil {
+		rssNow, _ = rssBytes(l.pid())
+	}
+	phase.Store(phaseStop)
 	// A hung target must not hang the run: requests still out after the
 	// grace period are cancelled (and were not counted).
 	watchdog := time.AfterFunc(stragglerGrace, cancel)
@@ -162,9 +168,7 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 	if l.tablet != nil {
 		res.TabletCPUus = us(after.tablet-before.tablet) / q
 		res.TabletSysUs = us(after.tabSys-before.tabSys) / q
-		if rss, err := rssBytes(l.pid()); err == nil {
-			res.TabletRSSMiB = float64(rss) / (1 << 20)
-		}
+		res.TabletRSSMiB = float64(rssNow) / (1 << 20)
 	}
 	return res, nil
 }
@@ -173,6 +177,7 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 type streamResult struct {
 	Target  string  `json:"target"`
 	Round   int     `json:"round"`
+	Seq     int     `json:"seq,omitempty"`
 	Rows    int64   `json:"rows"`
 	Seconds float64 `json:"seconds"`
 	RowsPS  float64 `json:"rows_per_s"`

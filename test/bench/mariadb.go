@@ -155,7 +155,7 @@ func startMariaDB(ctx context.Context, e *env) (*mariadb, error) {
 		"--server-id=1", "--log-bin=mysql-bin", "--binlog-format=ROW", "--log-slave-updates",
 		"--gtid-strict-mode=1", "--skip-slave-start"}, userArg...)
 	args = append(args, mariadbSettings()...)
-	if m.proc, err = e.start("mariadbd", nil, mariadbd, args...); err != nil {
+	if m.proc, err = e.start("mariadbd", nil, nil, mariadbd, args...); err != nil {
 		return nil, err
 	}
 	root, err := m.rootDB()
@@ -200,10 +200,11 @@ func (m *mariadb) rootDB() (*sql.DB, error) {
 }
 
 // appDSN is what the direct-MySQL leg connects with: the vt_app account over
-// TCP (as both tablets connect), with client-side interpolation so a point
-// select is one COM_QUERY round trip, as through a tablet.
+// the unix socket both tablets use (--db-socket), with client-side
+// interpolation so a point select is one COM_QUERY round trip, as through a
+// tablet.
 func (m *mariadb) appDSN() string {
-	return fmt.Sprintf("vt_app:%s@tcp(127.0.0.1:%d)/%s?interpolateParams=true", dbPassword, m.port, dbName)
+	return fmt.Sprintf("vt_app:%s@unix(%s)/%s?interpolateParams=true", dbPassword, m.socket, dbName)
 }
 
 // nopLogger silences the driver's connection-refused noise while polling.
@@ -211,11 +212,14 @@ type nopLogger struct{}
 
 func (nopLogger) Print(...any) {}
 
+// sbtestDDL is sysbench's own table (oltp_common.lua's create_table for
+// MySQL), so sysbench's workloads run on the table the bench loads.
 const sbtestDDL = `CREATE TABLE %s (
-  id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-  k INT UNSIGNED NOT NULL DEFAULT 0,
-  c CHAR(120) NOT NULL DEFAULT '',
-  pad CHAR(60) NOT NULL DEFAULT '',
+  id INTEGER NOT NULL AUTO_INCREMENT,
+  k INTEGER DEFAULT '0' NOT NULL,
+  c CHAR(120) DEFAULT '' NOT NULL,
+  pad CHAR(60) DEFAULT '' NOT NULL,
+  PRIMARY KEY (id),
   KEY k_1 (k)
 ) ENGINE=InnoDB`
 

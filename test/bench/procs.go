@@ -100,6 +100,15 @@ func newEnv() (*env, error) {
 	if os.Geteuid() == 0 {
 		cred, err := lookupCred("vt")
 		if err != nil {
+			// As scripts/vitess-local.sh does: Vitess refuses to run as root.
+			if out, uerr := exec.Command("useradd", "-m", "vt").CombinedOutput(); uerr == nil {
+				fmt.Fprintln(os.Stderr, "bench: created the user vt (useradd -m vt): Vitess refuses to run as root")
+				cred, err = lookupCred("vt")
+			} else {
+				err = fmt.Errorf("%w; useradd -m vt: %v %s", err, uerr, out)
+			}
+		}
+		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("Vitess refuses to run as root and needs a user vt (useradd -m vt): %w", err)
 		}
@@ -143,10 +152,11 @@ func (e *env) onClose(f func()) {
 	e.cleanups = append(e.cleanups, f)
 }
 
-// start launches a program with output to <dir>/<name>.log. cred, when set,
-// runs it as that user (setuid by the kernel at exec, so the pid we hold is
-// the program's own, which /proc accounting needs; runuser would fork).
-func (e *env) start(name string, cred *syscall.Credential, bin string, args ...string) (*child, error) {
+// start launches a program with output to <dir>/<name>.log and extraEnv
+// added to its environment. cred, when set, runs it as that user (setuid by
+// the kernel at exec, so the pid we hold is the program's own, which /proc
+// accounting needs; runuser would fork).
+func (e *env) start(name string, cred *syscall.Credential, extraEnv []string, bin string, args ...string) (*child, error) {
 	logPath := filepath.Join(e.dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -161,15 +171,7 @@ func (e *env) start(name string, cred *syscall.Credential, bin string, args ...s
 	// without cleaning up (it is set after the credential change, which
 	// would otherwise clear it).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	if cred != nil {
-		cmd.Env = append(os.Environ(), "HOME="+e.dir, "USER=vt", "LOGNAME=vt")
-	}
-	if name == "vttablet" || name == "tabletd" {
-		if cmd.Env == nil {
-			cmd.Env = os.Environ()
-		}
-		cmd.Env = append(cmd.Env, e.tabletEnv...)
-	}
+	cmd.Env = append(childEnv(cred != nil, e.dir), extraEnv...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -182,6 +184,30 @@ func (e *env) start(name string, cred *syscall.Credential, bin string, args ...s
 	e.children = append(e.children, c)
 	e.mu.Unlock()
 	return c, nil
+}
+
+// childEnv is our environment without the Go runtime's GC settings, so that
+// every Go child (the tablets, vtgate) runs with the GC target the report
+// states rather than one inherited from the shell; as the vt user, with its
+// own HOME.
+func childEnv(asVT bool, home string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOGC", "GOMEMLIMIT":
+			continue
+		case "HOME", "USER", "LOGNAME":
+			if asVT {
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
+	if asVT {
+		out = append(out, "HOME="+home, "USER=vt", "LOGNAME=vt")
+	}
+	return out
 }
 
 // close stops every child (newest first), runs the cleanups and removes

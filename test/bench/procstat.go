@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -105,4 +108,59 @@ func sampleCPU(tabletPID int, m *mariadb) (cpuSample, error) {
 		return s, fmt.Errorf("mariadbd Questions: %w", err)
 	}
 	return s, nil
+}
+
+// environValue is one variable of process pid's initial environment
+// (/proc/<pid>/environ, NUL-separated).
+func environValue(pid int, name string) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// goGCOf states a Go process's GC target: GOGC from its environment when
+// set there (it wins over anything the program sets), else fallback.
+func goGCOf(pid int, fallback string) string {
+	if v, ok := environValue(pid, "GOGC"); ok {
+		return v + " (GOGC in its environment)"
+	}
+	return fallback
+}
+
+// scrapeGOGC reads go_gc_gogc_percent from a Prometheus /metrics page on
+// 127.0.0.1:port (tabletd's Go collector reports the runtime's value).
+func scrapeGOGC(ctx context.Context, port int) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
+	if err != nil {
+		return "", false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return "", false
+	}
+	return metricValue(string(b), "go_gc_gogc_percent")
+}
+
+// metricValue is the value of an unlabelled metric in Prometheus text format.
+func metricValue(text, name string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
 }

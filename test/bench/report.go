@@ -3,11 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"slices"
-	"strings"
 )
 
 // Leg names, in report order.
@@ -34,6 +32,26 @@ type meta struct {
 	StreamRows      int               `json:"stream_rows"`
 	MariaDBSettings []string          `json:"mariadb_settings"`
 	TabletFlags     map[string]string `json:"tablet_flags,omitempty"`
+
+	// TabletdCommit is the full commit tabletd was built from; TreeDirty
+	// marks a run allowed (-allow-dirty) on a tree with changes outside
+	// test/bench and docs, which DirtyFiles lists.
+	TabletdCommit string   `json:"tabletd_commit,omitempty"`
+	TreeDirty     bool     `json:"tree_dirty,omitempty"`
+	DirtyFiles    []string `json:"dirty_files,omitempty"`
+	// TabletTypes, Consolidator and GOGC state what the two tablets ran
+	// with (GOGC: the effective value per process and where it comes from).
+	TabletTypes  map[string]string `json:"tablet_types,omitempty"`
+	Consolidator string            `json:"consolidator,omitempty"`
+	GOGC         map[string]string `json:"gogc,omitempty"`
+	// DirectConnection is how the mariadb-direct leg connects.
+	DirectConnection string `json:"direct_connection,omitempty"`
+	// The through-vtgate leg.
+	VtgateVersion   string   `json:"vtgate_version,omitempty"`
+	VtgateFlags     string   `json:"vtgate_flags,omitempty"`
+	SysbenchVersion string   `json:"sysbench_version,omitempty"`
+	SysbenchTests   []string `json:"sysbench_tests,omitempty"`
+	VtgateThreads   []int    `json:"vtgate_threads,omitempty"`
 }
 
 // machine is what the numbers were measured on.
@@ -50,12 +68,51 @@ type report struct {
 	Unavailable   map[string]string `json:"unavailable,omitempty"` // leg → why it was not measured
 	Points        []pointResult     `json:"points"`
 	Streams       []streamResult    `json:"streams"`
+	Gate          []gateResult      `json:"vtgate_points,omitempty"`
+	Idle          []idleRSS         `json:"idle_rss,omitempty"`
 	Medians       []pointResult     `json:"medians"`
 	StreamMedians []streamResult    `json:"stream_medians"`
+	GateMedians   []gateResult      `json:"vtgate_medians,omitempty"`
 	Checks        []check           `json:"checks,omitempty"`
 }
 
-// check is one of issue 3's targets for tabletd, evaluated on the medians.
+// idleRSS is a process's VmRSS with no load: after setup ("start") and
+// after the last point ("end").
+type idleRSS struct {
+	Target string  `json:"target"`
+	When   string  `json:"when"`
+	MiB    float64 `json:"rss_mib"`
+}
+
+// gateResult is one sysbench point through vtgate (or, for mariadb-direct,
+// straight to MariaDB's socket): one target, workload, thread count, round.
+type gateResult struct {
+	Target       string  `json:"target"`
+	Workload     string  `json:"workload"`
+	Threads      int     `json:"threads"`
+	Round        int     `json:"round"`
+	Seq          int     `json:"seq"` // place in the run's order of points
+	Seconds      float64 `json:"seconds"`
+	TPS          float64 `json:"tps"`
+	QPS          float64 `json:"qps"`
+	Transactions uint64  `json:"transactions"`
+	Queries      uint64  `json:"queries"`
+	Errors       uint64  `json:"ignored_errors"`
+	Reconnects   uint64  `json:"reconnects"`
+	LatAvgMs     float64 `json:"latency_avg_ms"`
+	LatP95Ms     float64 `json:"latency_p95_ms"`
+	LatMaxMs     float64 `json:"latency_max_ms"`
+	// CPU µs per sysbench query over the measured window, from /proc.
+	TabletCPUus  float64 `json:"tablet_cpu_us_per_query,omitempty"`
+	TabletSysUs  float64 `json:"tablet_sys_cpu_us_per_query,omitempty"`
+	VtgateCPUus  float64 `json:"vtgate_cpu_us_per_query,omitempty"`
+	MariaCPUus   float64 `json:"mariadbd_cpu_us_per_query"`
+	ClientCPUus  float64 `json:"sysbench_cpu_us_per_query"`
+	TabletRSSMiB float64 `json:"tablet_rss_mib,omitempty"`
+	VtgateRSSMiB float64 `json:"vtgate_rss_mib,omitempty"`
+}
+
+// check is one of issue 13's targets for tabletd, on the paired ratios.
 type check struct {
 	Name     string `json:"name"`
 	Measured string `json:"measured"`
@@ -87,38 +144,12 @@ func medianOf[T any](rs []T, f func(T) float64) float64 {
 // summarize fills the medians (each metric's median over the rounds,
 // independently) and the checks.
 func (r *report) summarize(legs []string) {
-	r.Medians, r.StreamMedians = nil, nil
+	r.Medians, r.StreamMedians, r.GateMedians = nil, nil, nil
 	for _, c := range r.Meta.Clients {
 		for _, name := range legs {
-			var ps []pointResult
-			for _, p := range r.Points {
-				if p.Target == name && p.Clients == c {
-					ps = append(ps, p)
-				}
+			if ps := r.pointsOf(name, c); len(ps) > 0 {
+				r.Medians = append(r.Medians, pointMedian(ps))
 			}
-			if len(ps) == 0 {
-				continue
-			}
-			m := pointResult{Target: name, Clients: c, Round: len(ps)}
-			for _, p := range ps {
-				m.Queries += p.Queries
-				m.Errors += p.Errors
-				if m.FirstErr == "" {
-					m.FirstErr = p.FirstErr
-				}
-			}
-			m.Seconds = medianOf(ps, func(p pointResult) float64 { return p.Seconds })
-			m.QPS = medianOf(ps, func(p pointResult) float64 { return p.QPS })
-			m.P50us = medianOf(ps, func(p pointResult) float64 { return p.P50us })
-			m.P99us = medianOf(ps, func(p pointResult) float64 { return p.P99us })
-			m.MaxUs = medianOf(ps, func(p pointResult) float64 { return p.MaxUs })
-			m.TabletCPUus = medianOf(ps, func(p pointResult) float64 { return p.TabletCPUus })
-			m.TabletSysUs = medianOf(ps, func(p pointResult) float64 { return p.TabletSysUs })
-			m.MariaCPUus = medianOf(ps, func(p pointResult) float64 { return p.MariaCPUus })
-			m.MariaStmts = medianOf(ps, func(p pointResult) float64 { return p.MariaStmts })
-			m.ClientCPUus = medianOf(ps, func(p pointResult) float64 { return p.ClientCPUus })
-			m.TabletRSSMiB = medianOf(ps, func(p pointResult) float64 { return p.TabletRSSMiB })
-			r.Medians = append(r.Medians, m)
 		}
 	}
 	for _, name := range legs {
@@ -128,19 +159,116 @@ func (r *report) summarize(legs []string) {
 				ss = append(ss, s)
 			}
 		}
-		if len(ss) == 0 {
-			continue
+		if len(ss) > 0 {
+			r.StreamMedians = append(r.StreamMedians, streamMedian(ss))
 		}
-		m := streamResult{Target: name, Round: len(ss), Rows: ss[0].Rows}
-		m.Seconds = medianOf(ss, func(s streamResult) float64 { return s.Seconds })
-		m.RowsPS = medianOf(ss, func(s streamResult) float64 { return s.RowsPS })
-		m.TabletCPUms = medianOf(ss, func(s streamResult) float64 { return s.TabletCPUms })
-		m.MariaCPUms = medianOf(ss, func(s streamResult) float64 { return s.MariaCPUms })
-		m.ClientCPUms = medianOf(ss, func(s streamResult) float64 { return s.ClientCPUms })
-		m.TabletRSSMiB = medianOf(ss, func(s streamResult) float64 { return s.TabletRSSMiB })
-		r.StreamMedians = append(r.StreamMedians, m)
+	}
+	for _, w := range r.gateWorkloads() {
+		for _, n := range r.Meta.VtgateThreads {
+			for _, name := range legs {
+				if gs := r.gatePointsOf(name, w, n); len(gs) > 0 {
+					r.GateMedians = append(r.GateMedians, gateMedian(gs))
+				}
+			}
+		}
 	}
 	r.Checks = r.checks()
+}
+
+func pointMedian(ps []pointResult) pointResult {
+	m := pointResult{Target: ps[0].Target, Clients: ps[0].Clients, Round: len(ps)}
+	for _, p := range ps {
+		m.Queries += p.Queries
+		m.Errors += p.Errors
+		if m.FirstErr == "" {
+			m.FirstErr = p.FirstErr
+		}
+	}
+	m.Seconds = medianOf(ps, func(p pointResult) float64 { return p.Seconds })
+	m.QPS = medianOf(ps, qps)
+	m.P50us = medianOf(ps, p50)
+	m.P99us = medianOf(ps, p99)
+	m.MaxUs = medianOf(ps, func(p pointResult) float64 { return p.MaxUs })
+	m.TabletCPUus = medianOf(ps, tabletCPU)
+	m.TabletSysUs = medianOf(ps, func(p pointResult) float64 { return p.TabletSysUs })
+	m.MariaCPUus = medianOf(ps, func(p pointResult) float64 { return p.MariaCPUus })
+	m.MariaStmts = medianOf(ps, func(p pointResult) float64 { return p.MariaStmts })
+	m.ClientCPUus = medianOf(ps, func(p pointResult) float64 { return p.ClientCPUus })
+	m.TabletRSSMiB = medianOf(ps, rss)
+	return m
+}
+
+func streamMedian(ss []streamResult) streamResult {
+	m := streamResult{Target: ss[0].Target, Round: len(ss), Rows: ss[0].Rows}
+	m.Seconds = medianOf(ss, func(s streamResult) float64 { return s.Seconds })
+	m.RowsPS = medianOf(ss, func(s streamResult) float64 { return s.RowsPS })
+	m.TabletCPUms = medianOf(ss, func(s streamResult) float64 { return s.TabletCPUms })
+	m.MariaCPUms = medianOf(ss, func(s streamResult) float64 { return s.MariaCPUms })
+	m.ClientCPUms = medianOf(ss, func(s streamResult) float64 { return s.ClientCPUms })
+	m.TabletRSSMiB = medianOf(ss, func(s streamResult) float64 { return s.TabletRSSMiB })
+	return m
+}
+
+func gateMedian(gs []gateResult) gateResult {
+	m := gateResult{Target: gs[0].Target, Workload: gs[0].Workload, Threads: gs[0].Threads, Round: len(gs)}
+	for _, g := range gs {
+		m.Transactions += g.Transactions
+		m.Queries += g.Queries
+		m.Errors += g.Errors
+		m.Reconnects += g.Reconnects
+	}
+	m.Seconds = medianOf(gs, func(g gateResult) float64 { return g.Seconds })
+	m.TPS = medianOf(gs, func(g gateResult) float64 { return g.TPS })
+	m.QPS = medianOf(gs, gateQPS)
+	m.LatAvgMs = medianOf(gs, func(g gateResult) float64 { return g.LatAvgMs })
+	m.LatP95Ms = medianOf(gs, gateP95)
+	m.LatMaxMs = medianOf(gs, func(g gateResult) float64 { return g.LatMaxMs })
+	m.TabletCPUus = medianOf(gs, gateTabletCPU)
+	m.TabletSysUs = medianOf(gs, func(g gateResult) float64 { return g.TabletSysUs })
+	m.VtgateCPUus = medianOf(gs, gateVtgateCPU)
+	m.MariaCPUus = medianOf(gs, func(g gateResult) float64 { return g.MariaCPUus })
+	m.ClientCPUus = medianOf(gs, func(g gateResult) float64 { return g.ClientCPUus })
+	m.TabletRSSMiB = medianOf(gs, func(g gateResult) float64 { return g.TabletRSSMiB })
+	m.VtgateRSSMiB = medianOf(gs, func(g gateResult) float64 { return g.VtgateRSSMiB })
+	return m
+}
+
+// pointsOf are one target's points at one concurrency, in round order.
+func (r *report) pointsOf(name string, clients int) []pointResult {
+	var ps []pointResult
+	for _, p := range r.Points {
+		if p.Target == name && p.Clients == clients {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b pointResult) int { return a.Round - b.Round })
+	return ps
+}
+
+// gatePointsOf are one target's sysbench points for a workload and thread count.
+func (r *report) gatePointsOf(name, workload string, threads int) []gateResult {
+	var gs []gateResult
+	for _, g := range r.Gate {
+		if g.Target == name && g.Workload == workload && g.Threads == threads {
+			gs = append(gs, g)
+		}
+	}
+	slices.SortStableFunc(gs, func(a, b gateResult) int { return a.Round - b.Round })
+	return gs
+}
+
+// gateWorkloads are the sysbench tests in the run, in the order given.
+func (r *report) gateWorkloads() []string {
+	if len(r.Meta.SysbenchTests) > 0 {
+		return r.Meta.SysbenchTests
+	}
+	var ws []string
+	for _, g := range r.Gate {
+		if !slices.Contains(ws, g.Workload) {
+			ws = append(ws, g.Workload)
+		}
+	}
+	return ws
 }
 
 func (r *report) median(name string, clients int) (pointResult, bool) {
@@ -161,6 +289,15 @@ func (r *report) streamMedian(name string) (streamResult, bool) {
 	return streamResult{}, false
 }
 
+func (r *report) gateMedian(name, workload string, threads int) (gateResult, bool) {
+	for _, m := range r.GateMedians {
+		if m.Target == name && m.Workload == workload && m.Threads == threads {
+			return m, true
+		}
+	}
+	return gateResult{}, false
+}
+
 // pointOf finds one round's point.
 func (r *report) pointOf(name string, clients, round int) (pointResult, bool) {
 	for _, p := range r.Points {
@@ -171,15 +308,15 @@ func (r *report) pointOf(name string, clients, round int) (pointResult, bool) {
 	return pointResult{}, false
 }
 
-// paired is the median over rounds of f(a's point, b's point), over the
-// rounds where both were measured. Within a round the two ran a minute
-// apart at most, so a burst of noise on the shared machine moves both; the
-// median of per-round ratios is steadier than the ratio of the medians.
-func (r *report) paired(a, b string, clients int, f func(pa, pb pointResult) float64) (float64, bool) {
+// pairedOver is the median over rounds of f(a's, b's) for the rounds where
+// get finds both. Within a round the two ran minutes apart at most, so a
+// burst of noise on the shared machine moves both; the median of per-round
+// ratios is steadier than the ratio of the medians.
+func pairedOver[T any](rounds int, get func(name string, round int) (T, bool), a, b string, f func(pa, pb T) float64) (float64, bool) {
 	var xs []float64
-	for round := 1; round <= r.Meta.Rounds; round++ {
-		pa, ok1 := r.pointOf(a, clients, round)
-		pb, ok2 := r.pointOf(b, clients, round)
+	for round := 1; round <= rounds; round++ {
+		pa, ok1 := get(a, round)
+		pb, ok2 := get(b, round)
 		if ok1 && ok2 {
 			xs = append(xs, f(pa, pb))
 		}
@@ -190,9 +327,28 @@ func (r *report) paired(a, b string, clients int, f func(pa, pb pointResult) flo
 	return median(xs), true
 }
 
+// paired is pairedOver for the gRPC points at one concurrency.
+func (r *report) paired(a, b string, clients int, f func(pa, pb pointResult) float64) (float64, bool) {
+	get := func(name string, round int) (pointResult, bool) { return r.pointOf(name, clients, round) }
+	return pairedOver(r.Meta.Rounds, get, a, b, f)
+}
+
 // pairedRatio is paired with f(a)/f(b).
 func (r *report) pairedRatio(a, b string, clients int, f func(pointResult) float64) (float64, bool) {
 	return r.paired(a, b, clients, func(pa, pb pointResult) float64 { return f(pa) / f(pb) })
+}
+
+// gatePairedRatio is the median over rounds of f(a)/f(b) for one sysbench point.
+func (r *report) gatePairedRatio(a, b, workload string, threads int, f func(gateResult) float64) (float64, bool) {
+	get := func(name string, round int) (gateResult, bool) {
+		for _, g := range r.Gate {
+			if g.Target == name && g.Workload == workload && g.Threads == threads && g.Round == round {
+				return g, true
+			}
+		}
+		return gateResult{}, false
+	}
+	return pairedOver(r.Meta.Rounds, get, a, b, func(pa, pb gateResult) float64 { return f(pa) / f(pb) })
 }
 
 // addedP50 is the median over rounds of a tablet's p50 minus the direct p50.
@@ -202,37 +358,43 @@ func (r *report) addedP50(name string, clients int) (float64, bool) {
 
 // streamRatio is the median over rounds of a's rows/s over b's.
 func (r *report) streamRatio(a, b string) (float64, bool) {
-	var xs []float64
-	for round := 1; round <= r.Meta.Rounds; round++ {
-		var sa, sb *streamResult
-		for i := range r.Streams {
-			s := &r.Streams[i]
-			if s.Round == round && s.Target == a {
-				sa = s
-			}
-			if s.Round == round && s.Target == b {
-				sb = s
+	get := func(name string, round int) (streamResult, bool) {
+		for _, s := range r.Streams {
+			if s.Round == round && s.Target == name {
+				return s, true
 			}
 		}
-		if sa != nil && sb != nil {
-			xs = append(xs, sa.RowsPS/sb.RowsPS)
+		return streamResult{}, false
+	}
+	return pairedOver(r.Meta.Rounds, get, a, b, func(sa, sb streamResult) float64 { return sa.RowsPS / sb.RowsPS })
+}
+
+// idle is a target's idle RSS at "start" or "end".
+func (r *report) idle(name, when string) (float64, bool) {
+	for _, x := range r.Idle {
+		if x.Target == name && x.When == when {
+			return x.MiB, true
 		}
 	}
-	if len(xs) == 0 {
-		return 0, false
-	}
-	return median(xs), true
+	return 0, false
 }
 
 var (
-	qps       = func(p pointResult) float64 { return p.QPS }
-	tabletCPU = func(p pointResult) float64 { return p.TabletCPUus }
-	p99       = func(p pointResult) float64 { return p.P99us }
-	rss       = func(p pointResult) float64 { return p.TabletRSSMiB }
+	qps           = func(p pointResult) float64 { return p.QPS }
+	p50           = func(p pointResult) float64 { return p.P50us }
+	p99           = func(p pointResult) float64 { return p.P99us }
+	tabletCPU     = func(p pointResult) float64 { return p.TabletCPUus }
+	rss           = func(p pointResult) float64 { return p.TabletRSSMiB }
+	gateQPS       = func(g gateResult) float64 { return g.QPS }
+	gateP95       = func(g gateResult) float64 { return g.LatP95Ms }
+	gateTabletCPU = func(g gateResult) float64 { return g.TabletCPUus }
+	gateVtgateCPU = func(g gateResult) float64 { return g.VtgateCPUus }
 )
 
-// checks evaluates issue 3's targets where both sides were measured, on
-// the per-round paired ratios.
+// checks evaluates issue 13's targets where both tablets were measured, on
+// the per-round paired ratios: CPU per point select ≤ 0.5× vttablet's at 8
+// and 64 clients over gRPC and through vtgate, QPS ≥ 1.5× at 8 clients, p99
+// never above vttablet's, RSS ≤ 0.6× (idle and under load).
 func (r *report) checks() []check {
 	var out []check
 	add := func(name, measured, goal string, met bool) {
@@ -240,148 +402,39 @@ func (r *report) checks() []check {
 	}
 	for _, c := range r.Meta.Clients {
 		td, ok1 := r.median(legTabletd, c)
-		vt, _ := r.median(legVttablet, c)
-		direct, _ := r.median(legDirect, c)
-		if !ok1 {
+		vt, ok2 := r.median(legVttablet, c)
+		if !ok1 || !ok2 {
 			continue
 		}
-		if x, ok := r.pairedRatio(legTabletd, legVttablet, c, tabletCPU); ok {
-			add(fmt.Sprintf("CPU/query, %d clients", c), fmt.Sprintf("%.2f× (medians %.0f vs %.0f µs)", x, td.TabletCPUus, vt.TabletCPUus), "≤ 0.50× vttablet", x <= 0.5)
+		if x, ok := r.pairedRatio(legTabletd, legVttablet, c, tabletCPU); ok && (c == 8 || c == 64) {
+			add(fmt.Sprintf("CPU/query, gRPC, %d clients", c), fmt.Sprintf("%.2f× (medians %.0f vs %.0f µs)", x, td.TabletCPUus, vt.TabletCPUus), "≤ 0.50× vttablet", x <= 0.5)
 		}
 		if x, ok := r.pairedRatio(legTabletd, legVttablet, c, qps); ok && c == 8 {
-			add("QPS, 8 clients", fmt.Sprintf("%.2f× (medians %.0f vs %.0f)", x, td.QPS, vt.QPS), "≥ 1.50× vttablet", x >= 1.5)
-		}
-		if x, ok := r.pairedRatio(legTabletd, legDirect, c, qps); ok && c == 64 {
-			add("QPS, 64 clients", fmt.Sprintf("%.0f%% of direct (medians %.0f vs %.0f)", 100*x, td.QPS, direct.QPS), "≥ 90% of MariaDB direct", x >= 0.9)
-		}
-		a, okA := r.addedP50(legTabletd, c)
-		b, okB := r.addedP50(legVttablet, c)
-		if okA && okB && c == 1 {
-			add("p50 added over direct, 1 client", fmt.Sprintf("%.0f vs %.0f µs (%.2f×)", a, b, a/b), "≤ 0.50× vttablet's", a <= b/2)
+			add("QPS, gRPC, 8 clients", fmt.Sprintf("%.2f× (medians %.0f vs %.0f)", x, td.QPS, vt.QPS), "≥ 1.50× vttablet", x >= 1.5)
 		}
 		if x, ok := r.pairedRatio(legTabletd, legVttablet, c, p99); ok {
-			add(fmt.Sprintf("p99, %d clients", c), fmt.Sprintf("%.2f× (medians %.0f vs %.0f µs)", x, td.P99us, vt.P99us), "≤ 1× vttablet", x <= 1)
+			add(fmt.Sprintf("p99, gRPC, %d clients", c), fmt.Sprintf("%.2f× (medians %.0f vs %.0f µs)", x, td.P99us, vt.P99us), "≤ 1× vttablet", x <= 1)
 		}
 		if x, ok := r.pairedRatio(legTabletd, legVttablet, c, rss); ok {
 			add(fmt.Sprintf("RSS, %d clients", c), fmt.Sprintf("%.2f× (medians %.0f vs %.0f MiB)", x, td.TabletRSSMiB, vt.TabletRSSMiB), "≤ 0.60× vttablet", x <= 0.6)
 		}
 	}
-	if x, ok := r.streamRatio(legTabletd, legVttablet); ok {
-		td, _ := r.streamMedian(legTabletd)
-		vt, _ := r.streamMedian(legVttablet)
-		add("stream rows/s", fmt.Sprintf("%.2f× (medians %.0f vs %.0f)", x, td.RowsPS, vt.RowsPS), "≥ 1.50× vttablet", x >= 1.5)
+	if a, ok1 := r.idle(legTabletd, "start"); ok1 {
+		if b, ok2 := r.idle(legVttablet, "start"); ok2 && b > 0 {
+			add("RSS, idle", fmt.Sprintf("%.2f× (%.0f vs %.0f MiB)", a/b, a, b), "≤ 0.60× vttablet", a/b <= 0.6)
+		}
+	}
+	for _, n := range r.Meta.VtgateThreads {
+		td, ok1 := r.gateMedian(legTabletd, sbPointSelect, n)
+		vt, ok2 := r.gateMedian(legVttablet, sbPointSelect, n)
+		if !ok1 || !ok2 {
+			continue
+		}
+		if x, ok := r.gatePairedRatio(legTabletd, legVttablet, sbPointSelect, n, gateTabletCPU); ok {
+			add(fmt.Sprintf("CPU/query, vtgate point select, %d threads", n), fmt.Sprintf("%.2f× (medians %.0f vs %.0f µs)", x, td.TabletCPUus, vt.TabletCPUus), "≤ 0.50× vttablet", x <= 0.5)
+		}
 	}
 	return out
-}
-
-// pointTable writes the medians of the point selects.
-func (r *report) pointTable(w io.Writer, legs []string) {
-	fmt.Fprintf(w, "### Primary-key point select — median of %d rounds, %s each\n\n", r.Meta.Rounds, r.Meta.Duration)
-	fmt.Fprintln(w, "| clients | target | QPS | p50 µs | p99 µs | tablet CPU µs/query (of which kernel) | mariadbd CPU µs/query | mariadbd statements/query | client CPU µs/query | tablet RSS MiB | errors |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, c := range r.Meta.Clients {
-		for _, name := range legs {
-			m, ok := r.median(name, c)
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(w, "| %d | %s | %.0f | %.0f | %.0f | %s | %.1f | %.2f | %.1f | %s | %d |\n", c, name, m.QPS, m.P50us, m.P99us,
-				tabletCPUCell(name, m), m.MariaCPUus, m.MariaStmts, m.ClientCPUus, tabletOnly(name, "%.0f", m.TabletRSSMiB), m.Errors)
-		}
-	}
-	fmt.Fprintln(w)
-}
-
-// markdown writes the result tables.
-func (r *report) markdown(w io.Writer, legs []string) {
-	if len(r.Medians) > 0 {
-		r.pointTable(w, legs)
-	}
-	if len(r.Medians) > 0 {
-		fmt.Fprintln(w, "### Ratios (median over rounds of the per-round ratio)")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| clients | QPS tabletd/vttablet | QPS tabletd/direct | QPS vttablet/direct | CPU/query tabletd/vttablet | p50 added over direct µs: tabletd / vttablet | p99 tabletd/vttablet | RSS tabletd/vttablet |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, c := range r.Meta.Clients {
-			ratio := func(a, b string, f func(pointResult) float64) string {
-				if x, ok := r.pairedRatio(a, b, c, f); ok {
-					return fmt.Sprintf("%.2f×", x)
-				}
-				return "—"
-			}
-			addedStr := func(name string) string {
-				if x, ok := r.addedP50(name, c); ok {
-					return fmt.Sprintf("%.0f", x)
-				}
-				return "—"
-			}
-			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s / %s | %s | %s |\n", c,
-				ratio(legTabletd, legVttablet, qps), ratio(legTabletd, legDirect, qps), ratio(legVttablet, legDirect, qps),
-				ratio(legTabletd, legVttablet, tabletCPU), addedStr(legTabletd), addedStr(legVttablet),
-				ratio(legTabletd, legVttablet, p99), ratio(legTabletd, legVttablet, rss))
-		}
-		fmt.Fprintln(w)
-	}
-	if len(r.StreamMedians) > 0 {
-		fmt.Fprintf(w, "### Streaming scan: `%s`, %d rows — median of %d rounds\n\n", streamSQL, r.Meta.StreamRows, r.Meta.Rounds)
-		fmt.Fprintln(w, "| target | rows/s | seconds | tablet CPU ms / 1k rows | mariadbd CPU ms / 1k rows | client CPU ms / 1k rows | tablet RSS MiB after |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
-		for _, name := range legs {
-			m, ok := r.streamMedian(name)
-			if !ok {
-				continue
-			}
-			fmt.Fprintf(w, "| %s | %.0f | %.2f | %s | %.2f | %.2f | %s |\n", name, m.RowsPS, m.Seconds,
-				tabletOnly(name, "%.2f", m.TabletCPUms), m.MariaCPUms, m.ClientCPUms, tabletOnly(name, "%.0f", m.TabletRSSMiB))
-		}
-		fmt.Fprintln(w)
-		if x, ok := r.streamRatio(legTabletd, legVttablet); ok {
-			fmt.Fprintf(w, "Rows/s tabletd/vttablet, median of the per-round ratios: %.2f×\n\n", x)
-		}
-	}
-	if len(r.Checks) > 0 {
-		fmt.Fprintln(w, "### Issue 3 targets for tabletd")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| target | measured | goal | met |")
-		fmt.Fprintln(w, "|---|---|---|:---:|")
-		for _, c := range r.Checks {
-			mark := "✅"
-			if !c.Met {
-				mark = "❌"
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.Name, c.Measured, c.Goal, mark)
-		}
-		fmt.Fprintln(w)
-	}
-	for _, name := range legs {
-		if why, ok := r.Unavailable[name]; ok {
-			fmt.Fprintf(w, "**%s not measured:** %s\n\n", name, indentBlock(why))
-		}
-	}
-}
-
-func tabletCPUCell(name string, m pointResult) string {
-	if name == legDirect {
-		return "—"
-	}
-	return fmt.Sprintf("%.1f (%.0f)", m.TabletCPUus, m.TabletSysUs)
-}
-
-func tabletOnly(name, format string, v float64) string {
-	if name == legDirect {
-		return "—"
-	}
-	return fmt.Sprintf(format, v)
-}
-
-// indentBlock keeps a multi-line reason readable in markdown.
-func indentBlock(s string) string {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "\n") {
-		return s
-	}
-	first, rest, _ := strings.Cut(s, "\n")
-	return first + "\n\n```\n" + rest + "\n```"
 }
 
 // readReport reads the raw results written by writeJSON.
