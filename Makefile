@@ -74,18 +74,26 @@ proto:
 	echo "proto: generated Go for $(notdir $(PROTO_FILES))"
 
 # ---------------------------------------------------------------------------
-# bench: MariaDB direct vs tabletd vs Vitess v23 vttablet, side by side in one run
-# (docs/benchmarks.md). Builds the Vitess peers if missing, runs as root (Vitess
-# itself runs as the vt user). About 14 minutes with the flags below; the tables go
-# to stdout, the raw per-round numbers to docs/benchmarks-raw.json.
+# bench: MariaDB direct vs tabletd vs Vitess v23 vttablet, side by side in one run, over
+# queryservice gRPC (1 to 1,000 clients, and a 1M-row stream) and through a real vtgate
+# with sysbench oltp_point_select and oltp_read_only (docs/benchmarks.md). Both tablets
+# PRIMARY, the same flags, consolidator and database socket. Builds the Vitess peers if
+# missing, runs as root (Vitess itself runs as the vt user); refuses a tree with changes
+# outside test/bench and docs (BENCH_EXTRA=-allow-dirty measures it, marked dirty). About
+# 30 minutes with the flags below; the tables go to stdout, the raw per-round numbers to
+# docs/benchmarks-raw.json. tabletd runs at its own GC default (--gc-percent 200); the
+# run at vttablet's GOGC=100:
+#   make bench BENCH_EXTRA="-tabletd-gogc 100 -out docs/benchmarks-gogc100-raw.json"
 # ---------------------------------------------------------------------------
-BENCH_FLAGS ?= -duration 10s -rounds 5 -clients 1,8,64 -out docs/benchmarks-raw.json
+BENCH_FLAGS ?= -duration 10s -rounds 5 -clients 1,8,64,1000 -vtgate-leg -vtgate-threads 8,64 -out docs/benchmarks-raw.json
+BENCH_EXTRA ?=
 
 .PHONY: bench
 bench: vitess
 	@scripts/install-deps.sh
+	command -v sysbench >/dev/null || apt-get install -y sysbench
 	id vt >/dev/null 2>&1 || useradd -m vt
-	VITESS_BIN=$(VITESS_BIN) $(GO) run ./test/bench $(BENCH_FLAGS)
+	VITESS_BIN=$(VITESS_BIN) $(GO) run ./test/bench $(BENCH_FLAGS) $(BENCH_EXTRA)
 
 # ---------------------------------------------------------------------------
 # bench-reparent: write unavailability of PlannedReparentShard and (after kill -9 of the

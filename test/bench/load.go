@@ -57,8 +57,76 @@ func (l *leg) pid() int {
 	return l.tablet.proc.pid()
 }
 
-// runPoint drives n closed-loop clients (each sends its next query when the
-// previous answer arrived) for warmup, then measures for duration.
+// Phases of a point's clients.
+const (
+	phaseWarm int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// loadGen is n closed-loop clients (each sends its next query when the
+// previous answer arrived); each records into its own histogram while the
+// phase is phaseMeasure.
+type loadGen struct {
+	phase     atomic.Int32
+	hists     []*histogram
+	errCounts []uint64
+	firstErr  atomic.Value
+	wg        sync.WaitGroup
+}
+
+func startClients(ctx context.Context, tgt target, n, rows int) *loadGen {
+	g := &loadGen{hists: make([]*histogram, n), errCounts: make([]uint64, n)}
+	for i := range n {
+		g.hists[i] = new(histogram)
+		g.wg.Go(func() { g.client(ctx, i, tgt, rows) })
+	}
+	return g
+}
+
+func (g *loadGen) client(ctx context.Context, i int, tgt target, rows int) {
+	h := g.hists[i]
+	rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
+	for {
+		if g.phase.Load() == phaseStop || ctx.Err() != nil {
+			return
+		}
+		id := 1 + rng.Int64N(int64(rows))
+		start := time.Now()
+		err := tgt.query(ctx, id)
+		d := time.Since(start)
+		if g.phase.Load() != phaseMeasure {
+			if err != nil {
+				time.Sleep(10 * time.Millisecond) // don't spin on a dead target
+			}
+			continue
+		}
+		if err != nil {
+			g.errCounts[i]++
+			g.firstErr.CompareAndSwap(nil, err.Error())
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		h.record(d)
+	}
+}
+
+// merged is every client's histogram in one, and the errors.
+func (g *loadGen) merged(res *pointResult) histogram {
+	var all histogram
+	for i, h := range g.hists {
+		all.merge(h)
+		res.Errors += g.errCounts[i]
+	}
+	if v := g.firstErr.Load(); v != nil {
+		res.FirstErr = v.(string)
+	}
+	return all
+}
+
+// runPoint drives n closed-loop clients for warmup, then measures for
+// duration; the counters (and the tablet's RSS) are read at the window's
+// edges while the clients run.
 func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Duration, m *mariadb) (pointResult, error) {
 	res := pointResult{Target: l.name, Clients: n}
 	tgt, release, err := l.open(n)
@@ -66,52 +134,13 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 		return res, err
 	}
 	defer release()
-	const (
-		phaseWarm int32 = iota
-		phaseMeasure
-		phaseStop
-	)
-	var phase atomic.Int32
-	hists := make([]*histogram, n)
-	errCounts := make([]uint64, n)
-	var firstErr atomic.Value
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	for i := range n {
-		h := new(histogram)
-		hists[i] = h
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))
-			for {
-				p := phase.Load()
-				if p == phaseStop || ctx.Err() != nil {
-					return
-				}
-				id := 1 + rng.Int64N(int64(rows))
-				start := time.Now()
-				err := tgt.query(ctx, id)
-				d := time.Since(start)
-				if phase.Load() != phaseMeasure {
-					if err != nil {
-						time.Sleep(10 * time.Millisecond) // don't spin on a dead target
-					}
-					continue
-				}
-				if err != nil {
-					errCounts[i]++
-					firstErr.CompareAndSwap(nil, err.Error())
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				h.record(d)
-			}
-		})
-	}
+	g := startClients(ctx, tgt, n, rows)
 	stopAll := func() {
-		phase.Store(phaseStop)
+		g.phase.Store(phaseStop)
 		cancel()
-		wg.Wait()
+		g.wg.Wait()
 	}
 	if !sleepCtx(ctx, warmup) {
 		stopAll()
@@ -122,19 +151,18 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 		stopAll()
 		return res, err
 	}
-	phase.Store(phaseMeasure)
+	g.phase.Store(phaseMeasure)
 	ok := sleepCtx(ctx, duration)
-	// The counters and the RSS are read while the clients still run.
 	after, err := sampleCPU(l.pid(), m)
 	var rssNow int64
 	if l.tablet != nil {
 		rssNow, _ = rssBytes(l.pid())
 	}
-	phase.Store(phaseStop)
+	g.phase.Store(phaseStop)
 	// A hung target must not hang the run: requests still out after the
 	// grace period are cancelled (and were not counted).
 	watchdog := time.AfterFunc(stragglerGrace, cancel)
-	wg.Wait()
+	g.wg.Wait()
 	watchdog.Stop()
 	if !ok {
 		return res, ctx.Err()
@@ -142,22 +170,20 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 	if err != nil {
 		return res, err
 	}
-	var all histogram
-	for i, h := range hists {
-		all.merge(h)
-		res.Errors += errCounts[i]
-	}
-	if v := firstErr.Load(); v != nil {
-		res.FirstErr = v.(string)
-	}
+	all := g.merged(&res)
 	window := after.at.Sub(before.at)
-	res.Queries = all.total
-	res.Seconds = window.Seconds()
+	res.Queries, res.Seconds = all.total, window.Seconds()
 	if all.total == 0 {
 		return res, fmt.Errorf("%s: no successful query in %v (first error: %s)", l.name, window, res.FirstErr)
 	}
+	res.fill(&all, before, after, l.tablet != nil, rssNow)
+	return res, nil
+}
+
+// fill computes the rates and per-query costs of a measured window.
+func (res *pointResult) fill(all *histogram, before, after cpuSample, tablet bool, rssNow int64) {
 	q := float64(all.total)
-	res.QPS = q / window.Seconds()
+	res.QPS = q / after.at.Sub(before.at).Seconds()
 	res.P50us = us(all.quantile(0.50))
 	res.P99us = us(all.quantile(0.99))
 	res.MaxUs = us(all.max)
@@ -165,12 +191,11 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 	// Minus the one probe statement of the second sample.
 	res.MariaStmts = (float64(after.questions-before.questions) - 1) / q
 	res.ClientCPUus = us(after.self-before.self) / q
-	if l.tablet != nil {
+	if tablet {
 		res.TabletCPUus = us(after.tablet-before.tablet) / q
 		res.TabletSysUs = us(after.tabSys-before.tabSys) / q
 		res.TabletRSSMiB = float64(rssNow) / (1 << 20)
 	}
-	return res, nil
 }
 
 // streamResult is one full scan of sbtest2 through one target.

@@ -19,8 +19,12 @@ func preflight(ctx context.Context, cfg config, rep *report) error {
 		}
 		rep.Meta.SysbenchVersion = v
 	}
-	if !wants(cfg, legTabletd) || cfg.tabletdBin != "" {
+	if !wants(cfg, legTabletd) {
 		return nil
+	}
+	if cfg.tabletdBin != "" {
+		_, _, err := prebuiltVerdict(cfg.tabletdBin, cfg.allowDirty)
+		return err
 	}
 	before, err := readTree(ctx, cfg.tabletdSrc)
 	if err != nil {

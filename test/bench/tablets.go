@@ -300,7 +300,9 @@ func startTabletd(ctx context.Context, e *env, topo *topology, m *mariadb, bin, 
 	if err != nil {
 		return nil, err
 	}
-	help, _ := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	help, _ := exec.CommandContext(hctx, bin, "--help").CombinedOutput()
+	cancel()
 	args := tabletdArgs(topo.flags(), m, ports, o)
 	if err := checkTabletdFlags(string(help), args); err != nil {
 		return nil, fmt.Errorf("%w: %w", errRefused, err)
