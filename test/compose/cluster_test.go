@@ -122,7 +122,7 @@ func startCluster(t *testing.T) *cluster {
 	c := &cluster{t: t, project: project, results: map[string]string{}}
 	c.env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "TABLETD_SECRETS="+secrets)
 	for _, v := range []string{"VTGATE_MYSQL_PORT", "VTGATE_PORT", "VTCTLD_PORT", "VTCTLD_GRPC_PORT", "TABLETD1_PORT", "TABLETD2_PORT",
-		"TABLETD3_PORT", "MARIADB1_PORT", "MARIADB2_PORT", "MARIADB3_PORT", "BACKUP1_PORT", "BACKUP2_PORT"} {
+		"TABLETD3_PORT", "MARIADB1_PORT", "MARIADB2_PORT", "MARIADB3_PORT", "BACKUP1_PORT", "BACKUP2_PORT", "BACKUP1_MYSQL_PORT", "BACKUP2_MYSQL_PORT"} {
 		c.env = append(c.env, v+"=") // Docker picks free host ports: other clusters may run beside
 	}
 	t.Cleanup(func() {
@@ -149,15 +149,33 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-// mysqlOf opens the MariaDB of a service through its host port as vt_dba.
+// mysqlOf opens the MariaDB of a service through its host port as vt_dba, closed when the
+// current (sub)test ends.
 func (c *cluster) mysqlOf(service string) *sql.DB {
+	c.t.Helper()
+	db := c.openMySQL(service)
+	c.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// reopen replaces dbs[uid] after its MariaDB container was restarted (Docker gives it a new
+// host port); the caller of TestCluster closes what dbs holds at the end.
+func (c *cluster) reopen(dbs map[int]*sql.DB, uid int) {
+	c.t.Helper()
+	old := dbs[uid]
+	dbs[uid] = c.openMySQL(fmt.Sprintf("mariadb%d", uid-100))
+	old.Close()
+}
+
+// openMySQL opens the MariaDB of a service through its host port as vt_dba; the caller
+// closes it.
+func (c *cluster) openMySQL(service string) *sql.DB {
 	c.t.Helper()
 	db, err := sql.Open("mysql", fmt.Sprintf("vt_dba:%s@tcp(%s)/?timeout=2s&readTimeout=5s", c.secret, c.hostPort(service, 3306)))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	db.SetMaxOpenConns(2)
-	c.t.Cleanup(func() { db.Close() })
 	return db
 }
 
@@ -262,16 +280,21 @@ func (w *writer) waitAcks(t *testing.T, n int, what string) {
 	eventually(t, 90*time.Second, what, func() bool { return w.count() >= target })
 }
 
-// firstAckAfter is when the first write after since was acknowledged.
-func (w *writer) firstAckAfter(since time.Time) time.Time {
+// longestGapAfter is the longest time between two successive acknowledgements after since
+// (the first measured from since): how long writes were unavailable.
+func (w *writer) longestGapAfter(since time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	var most time.Duration
+	prev := since
 	for _, at := range w.ackAt {
-		if at.After(since) {
-			return at
+		if !at.After(since) {
+			continue
 		}
+		most = max(most, at.Sub(prev))
+		prev = at
 	}
-	return time.Time{}
+	return most
 }
 
 // checkNoLoss asserts every acknowledged id is in db's vt_commerce.writes.
@@ -281,7 +304,7 @@ func (w *writer) checkNoLoss(t *testing.T, db *sql.DB, where string) {
 	acked := append([]int64(nil), w.acked...)
 	w.mu.Unlock()
 	have := map[int64]bool{}
-	eventually(t, 60*time.Second, where+" holds every acknowledged write", func() bool {
+	read := func() bool {
 		rows, err := db.Query("SELECT id FROM vt_commerce.writes")
 		if err != nil {
 			return false
@@ -299,7 +322,10 @@ func (w *writer) checkNoLoss(t *testing.T, db *sql.DB, where string) {
 			}
 		}
 		return true
-	})
+	}
+	for end := time.Now().Add(60 * time.Second); !read() && time.Now().Before(end); {
+		time.Sleep(200 * time.Millisecond)
+	}
 	var lost []int64
 	for _, id := range acked {
 		if !have[id] {
@@ -308,9 +334,41 @@ func (w *writer) checkNoLoss(t *testing.T, db *sql.DB, where string) {
 	}
 	sort.Slice(lost, func(i, j int) bool { return lost[i] < lost[j] })
 	if len(lost) > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost on %s: %v", len(lost), len(acked), where, lost[:min(20, len(lost))])
+		t.Fatalf("%d of %d acknowledged writes missing on %s after 60s: %v; its replication: %s", len(lost), len(acked), where,
+			lost[:min(20, len(lost))], replicationStatus(db))
 	}
 	t.Logf("%s holds all %d acknowledged writes", where, len(acked))
+}
+
+// replicationStatus is what SHOW ALL SLAVES STATUS says of db's replication (for failures).
+func replicationStatus(db *sql.DB) string {
+	rows, err := db.Query("SHOW ALL SLAVES STATUS")
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if rows.Scan(ptrs...) != nil {
+			continue
+		}
+		for i, c := range cols {
+			switch c {
+			case "Master_Host", "Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error", "Gtid_IO_Pos", "Seconds_Behind_Master":
+				out = append(out, c+"="+vals[i].String)
+			}
+		}
+	}
+	var pos, binlog string
+	_ = db.QueryRow("SELECT @@global.gtid_slave_pos, @@global.gtid_binlog_pos").Scan(&pos, &binlog)
+	out = append(out, "gtid_slave_pos="+pos, "gtid_binlog_pos="+binlog)
+	return strings.Join(out, " ")
 }
 
 func (c *cluster) writeResults() {

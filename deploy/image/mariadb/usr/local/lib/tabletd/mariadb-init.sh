@@ -1,6 +1,9 @@
 # Sourced by mariadb-entrypoint and tablet-allinone (not run): writes the tablet's my.cnf and
 # initializes an empty datadir with Vitess's users.
-datadir=/var/lib/mysql
+# The volume is /var/lib/mysql; the datadir a subdirectory of it, so that a restore can stage
+# the backup beside the datadir on the same volume (tabletd writes .data.tabletd-restore).
+volume=/var/lib/mysql
+datadir=$volume/data
 cnf=/etc/mysql/tablet.cnf
 
 fail() { echo "$(basename "$0"): $*" >&2; exit 2; }
@@ -10,8 +13,8 @@ write_cnf() {
     '' | *[!0-9]*) fail "SERVER_ID must be set to a number unique in the shard (got '${SERVER_ID:-}')" ;;
   esac
   sed "s/@SERVER_ID@/$SERVER_ID/" /etc/mysql/tablet.cnf.in >"$cnf"
-  mkdir -p /run/mysqld
-  chown mysql:mysql /run/mysqld "$datadir"
+  mkdir -p /run/mysqld "$datadir"
+  chown mysql:mysql /run/mysqld "$volume" "$datadir"
 }
 
 # init_datadir creates the system tables and Vitess's users (config/init_db.sql's, README
