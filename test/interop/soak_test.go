@@ -107,6 +107,8 @@ func TestSoak(t *testing.T) {
 			out, _ := exec.CommandContext(rctx, "stdbuf", args...).CombinedOutput()
 			rcancel()
 			tx, errs, complete := sysbenchLoad(out)
+			t.Logf("sysbench piece ending at %v (complete %v): %d transactions, %d ignored errors; reports:\n%s",
+				time.Since(start).Round(time.Second), complete, tx, errs, intervalLines(out))
 			sbMu.Lock()
 			rep.SysbenchRuns++
 			if !complete {
@@ -261,6 +263,17 @@ func sysbenchLoad(out []byte) (tx, errs int64, complete bool) {
 		return tx, errs, true
 	}
 	return int64(itx + 0.5), int64(ierrs + 0.5), false
+}
+
+// intervalLines is sysbench's interval reports ("[ 10s ] …") from out.
+func intervalLines(out []byte) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "[ ") {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	return b.String()
 }
 
 // rssKiB is VmRSS of pid.
