@@ -18,9 +18,10 @@ const (
 
 // FuzzCorruptServer answers a statement with arbitrary bytes, from a server that then hangs
 // up (mode bit 0 clear, or bit 2 set) or keeps the connection open and silent (bit 0 set and
-// bit 2 clear: the client waits for its deadline, so a quarter of the inputs, not half). Whatever it sends, Execute and Stream return
-// (never panic, never hang past the caller's deadline and the grace), and a failure that is
-// not the server's own error packet leaves the connection closed, so a pool discards it.
+// bit 2 clear: the client waits for its deadline, so a quarter of the inputs, not half).
+// Whatever it sends, Execute and Stream return (never panic, never hang past the caller's
+// deadline and the grace), and a failure that is not the server's own error packet leaves
+// the connection closed, so a pool discards it.
 func FuzzCorruptServer(f *testing.F) {
 	cols := []col{{name: "id", typ: 8, flags: 0}, {name: "v", typ: 253, flags: 0}}
 	f.Add(resultSet(cols, [][]*string{{sp("1"), sp("one")}, {sp("2"), nil}}, 0), byte(0))
@@ -28,7 +29,7 @@ func FuzzCorruptServer(f *testing.F) {
 	f.Add(newPackets().add(okPacketBytes(1, 2, 2, 0, "Rows matched: 1")).b, byte(0))
 	f.Add(newPackets().add(errPacket(1146, "42S02", "Table 'x' doesn't exist")).b, byte(1))
 	f.Add(resultSet(cols, nil, StatusMoreResultsExists), byte(2))
-	f.Add([]byte{0xff, 0xff, 0xff, 1, 0x01}, byte(1))           // a 16 MiB packet that never comes
+	f.Add([]byte{0xff, 0xff, 0xff, 1, 0x01}, byte(1))                // a 16 MiB packet that never comes
 	f.Add([]byte{5, 0, 0, 1, 0xfe, 0xff, 0xff, 0xff, 0xff}, byte(0)) // column count lenenc out of range
 	f.Add([]byte{1, 0, 0, 7, 2}, byte(0))                            // wrong sequence number
 	f.Fuzz(func(t *testing.T, resp []byte, mode byte) {

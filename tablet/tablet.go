@@ -172,15 +172,8 @@ func (t *Tablet) Shutdown(ctx context.Context) {
 
 func (t *Tablet) shutdownOnce(ctx context.Context) {
 	t.notifyStopping() // tablet/notify.go
-	if t.qs != nil && t.cfg.LameduckPeriod > 0 {
-		t.qs.EnterLameduck()
-		t.log.Info("lameduck: advertising not serving before the drain", zap.Duration("lameduck_period", t.cfg.LameduckPeriod))
-		select {
-		case <-time.After(t.cfg.LameduckPeriod):
-		case <-ctx.Done():
-		}
-	}
 	if t.qs != nil {
+		t.lameduck(ctx)
 		dctx, cancel := context.WithTimeout(ctx, t.cfg.grace())
 		if err := t.qs.Drain(dctx); err != nil {
 			t.log.Warn("shutdown grace period ended with requests still running", zap.Error(err))
@@ -192,6 +185,22 @@ func (t *Tablet) shutdownOnce(ctx context.Context) {
 	}
 	t.closeAll(ctx)
 	t.log.Info("tabletd stopped")
+}
+
+// lameduck advertises not serving for LameduckPeriod (or until ctx ends) while the query
+// service still serves.
+func (t *Tablet) lameduck(ctx context.Context) {
+	if t.cfg.LameduckPeriod <= 0 {
+		return
+	}
+	t.qs.EnterLameduck()
+	t.log.Info("lameduck: advertising not serving before the drain", zap.Duration("lameduck_period", t.cfg.LameduckPeriod))
+	timer := time.NewTimer(t.cfg.LameduckPeriod)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 func (t *Tablet) closeAll(ctx context.Context) {

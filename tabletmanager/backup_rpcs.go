@@ -274,17 +274,9 @@ func (m *Manager) replicateFromPrimaryLocked(ctx context.Context, logf backup.Lo
 	if err != nil {
 		return err
 	}
-	// An empty tablet replays the primary's binary log from its start, but the sidecar tables
-	// may not be in it: a primary that was a replica when they were made created them without
-	// binary logging (as here). Create them locally first; the primary's own sidecar DDL, if
-	// it comes, is then a no-op and its journal rows apply.
-	if err := m.ensureSidecarErr(ctx, true); err != nil {
+	if err := m.replicateFromLocked(ctx, db, flavor, shard.PrimaryAlias, src, nil); err != nil {
 		return err
 	}
-	if err := replication.SetSource(ctx, db, flavor, src, true); err != nil {
-		return mysqlErr(err, "cannot point replication at "+topoAlias(shard.PrimaryAlias))
-	}
-	m.setReplStopped(false)
 	logf(backup.Info, "Replicating from the shard primary %s (%s:%d)", topoAlias(shard.PrimaryAlias), src.Host, src.Port)
 	srcDB, err := openSource(src)
 	if err != nil {

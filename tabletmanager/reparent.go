@@ -2,6 +2,7 @@ package tabletmanager
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -114,20 +115,9 @@ func (m *Manager) InitReplica(ctx context.Context, parent *topodatapb.TabletAlia
 	if err := m.fixSemiSync(ctx, topodatapb.TabletType_REPLICA, action); err != nil {
 		return err
 	}
-	// A tabletd primary creates the sidecar after the position it gave us (we receive it by
-	// replication, a no-op over what we create here), but a vttablet primary creates the
-	// sidecar database before it: create what is missing here without binary logging, so the
-	// primary's later sidecar DDL and the journal row apply in either case.
-	if err := m.ensureSidecarErr(ctx, true); err != nil {
+	if err := m.replicateFromLocked(ctx, db, flavor, parent, src, &pos); err != nil {
 		return err
 	}
-	if err := replication.SetReplicationPosition(ctx, db, flavor, pos); err != nil {
-		return mysqlErr(err, "cannot set the replication position")
-	}
-	if err := replication.SetSource(ctx, db, flavor, src, true); err != nil {
-		return mysqlErr(err, "cannot point replication at "+topoAlias(parent))
-	}
-	m.setReplStopped(false)
 	m.qs.RunHealthCheck()
 	return m.waitJournal(ctx, timeCreatedNS)
 }
@@ -289,6 +279,30 @@ func (m *Manager) ReplicaWasRestarted(ctx context.Context, _ *topodatapb.TabletA
 		return nil
 	}
 	return m.changeTypeLocked(ctx, topodatapb.TabletType_REPLICA)
+}
+
+// replicateFromLocked makes this server a replica of parent (its MySQL is src) from pos, or
+// from where the server stands when pos is nil (an empty server: from the primary's first
+// event), and starts replication. The sidecar tables are created first, locally, without
+// binary logging, because the parent's binary log may not create them: a vttablet primary
+// creates them before the position it hands out, and a primary that was a replica when they
+// were made has them only unlogged. The primary's later sidecar DDL is then a no-op and its
+// journal rows apply. Called with m.action held.
+func (m *Manager) replicateFromLocked(ctx context.Context, db *sql.DB, flavor replication.Flavor,
+	parent *topodatapb.TabletAlias, src replication.SourceParams, pos *replication.Position) error {
+	if err := m.ensureSidecarErr(ctx, true); err != nil {
+		return err
+	}
+	if pos != nil {
+		if err := replication.SetReplicationPosition(ctx, db, flavor, *pos); err != nil {
+			return mysqlErr(err, "cannot set the replication position")
+		}
+	}
+	if err := replication.SetSource(ctx, db, flavor, src, true); err != nil {
+		return mysqlErr(err, "cannot point replication at "+topoAlias(parent))
+	}
+	m.setReplStopped(false)
+	return nil
 }
 
 // ensureSidecar creates the sidecar schema on a new primary; a failure is logged and shown,

@@ -302,7 +302,8 @@ func (s *Server) verifyTarget(a *admission, t *querypb.Target) error {
 
 // EnterLameduck makes the tablet advertise not serving while it goes on serving: vtgate
 // learns from the health stream that the tablet is going away and routes elsewhere (or
-// buffers a primary's requests) before Drain refuses requests. Drain ends it.
+// buffers a primary's requests) before Drain refuses requests; Drain's SHUTTING_DOWN then
+// supersedes it.
 func (s *Server) EnterLameduck() {
 	s.mu.Lock()
 	s.lameduck = true
@@ -462,8 +463,7 @@ func (s *Server) update(force bool) {
 		s.lastSent = s.now()
 		s.bc.Publish(after)
 	}
-	st := s.state
-	_, reason := s.advertisedLocked()
+	st, reason := s.state, after.RealtimeStats.HealthError
 	s.mu.Unlock()
 	s.metrics.observe(s.Status())
 	if prevState != st || changed {

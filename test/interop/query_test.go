@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,15 +131,13 @@ func runSysbench(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatalf("sysbench run: %v\n%s", err, text)
 	}
-	errs := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(text)
-	tps := regexp.MustCompile(`transactions:\s+(\d+)\s+\(([\d.]+) per sec`).FindStringSubmatch(text)
-	reconnects := regexp.MustCompile(`reconnects:\s+(\d+)`).FindStringSubmatch(text)
-	if errs == nil || tps == nil || reconnects == nil {
+	tot, ok := parseSysbenchTotals(text)
+	if !ok {
 		t.Fatalf("unexpected sysbench output:\n%s", text)
 	}
-	t.Logf("sysbench oltp_read_write through vtgate, 8 threads, %ds: %s transactions (%s/s), %s errors, %s reconnects",
-		dur, tps[1], tps[2], errs[1], reconnects[1])
-	if errs[1] != "0" || reconnects[1] != "0" || strings.Contains(text, "FATAL") {
+	t.Logf("sysbench oltp_read_write through vtgate, 8 threads, %ds: %d transactions (%.2f/s), %d errors, %d reconnects",
+		dur, tot.Transactions, tot.TPS, tot.IgnoredErrors, tot.Reconnects)
+	if tot.IgnoredErrors != 0 || tot.Reconnects != 0 || strings.Contains(text, "FATAL") {
 		t.Fatalf("sysbench saw errors:\n%s", text)
 	}
 }

@@ -222,45 +222,39 @@ func TestSoak(t *testing.T) {
 }
 
 // sysbenchLoad reads a sysbench run's transactions and ignored errors: from its summary
-// ("transactions: N", "ignored errors: N") when it printed one (complete), else summed from
-// its interval reports ("[ 10s ] thds: 8 tps: 123.45 qps: … err/s: 0.40 …", each covering
-// the 10 s before it).
+// (parseSysbenchTotals) when it printed one (complete), else summed from its interval
+// reports ("[ 10s ] thds: 8 tps: 123.45 qps: … err/s: 0.40 …", each covering the 10 s
+// before it).
 func sysbenchLoad(out []byte) (tx, errs int64, complete bool) {
+	if tot, ok := parseSysbenchTotals(string(out)); ok {
+		return tot.Transactions, tot.IgnoredErrors, true
+	}
 	var itx, ierrs float64
 	last := 0.0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "transactions:" {
-			tx, _ = strconv.ParseInt(f[1], 10, 64)
-			complete = true
+		if len(f) < 3 || f[0] != "[" || !strings.HasSuffix(f[1], "s") {
+			continue
 		}
-		if len(f) >= 3 && f[0] == "ignored" && f[1] == "errors:" {
-			errs, _ = strconv.ParseInt(f[2], 10, 64)
+		at, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "s"), 64)
+		if err != nil {
+			continue
 		}
-		if len(f) >= 3 && f[0] == "[" && strings.HasSuffix(f[1], "s") {
-			at, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "s"), 64)
+		span := at - last
+		last = at
+		for i := 0; i+1 < len(f); i++ {
+			v, err := strconv.ParseFloat(f[i+1], 64)
 			if err != nil {
 				continue
 			}
-			span := at - last
-			last = at
-			for i := 0; i+1 < len(f); i++ {
-				v, err := strconv.ParseFloat(f[i+1], 64)
-				if err != nil {
-					continue
-				}
-				switch f[i] {
-				case "tps:":
-					itx += v * span
-				case "err/s:":
-					ierrs += v * span
-				}
+			switch f[i] {
+			case "tps:":
+				itx += v * span
+			case "err/s:":
+				ierrs += v * span
 			}
 		}
-	}
-	if complete {
-		return tx, errs, true
 	}
 	return int64(itx + 0.5), int64(ierrs + 0.5), false
 }
@@ -332,7 +326,7 @@ func drift(samples []soakSample, from time.Duration, v func(soakSample) int64) f
 func TestSysbenchLoad(t *testing.T) {
 	intervals := "[ 10s ] thds: 8 tps: 100.50 qps: 2010.00 (r/w/o: 1407.00/402.00/201.00) lat (ms,95%): 8.43 err/s: 0.20 reconn/s: 0.00\n" +
 		"[ 20s ] thds: 8 tps: 50.00 qps: 1000.00 (r/w/o: 700.00/200.00/100.00) lat (ms,95%): 9.00 err/s: 0.00 reconn/s: 0.10\n"
-	summary := "SQL statistics:\n    transactions:                        1510   (25.16 per sec.)\n    ignored errors:                      2      (0.03 per sec.)\n"
+	summary := "SQL statistics:\n    transactions:                        1510   (25.16 per sec.)\n    ignored errors:                      2      (0.03 per sec.)\n    reconnects:                          0      (0.00 per sec.)\n"
 	for _, c := range []struct {
 		name     string
 		out      string

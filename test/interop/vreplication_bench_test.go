@@ -295,7 +295,7 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 			lags = append(lags, max(0, o.Sub(w).Seconds())) // seen before its commit was acknowledged: 0
 		}
 	}
-	lag := vreplLag{Threads: 8, Seconds: vreplBenchLoad.Seconds(), SourceTPS: sysbenchTPS(out), Probes: len(lags)}
+	lag := vreplLag{Threads: 8, Seconds: vreplBenchLoad.Seconds(), SourceTPS: sysbenchTPSOf(out), Probes: len(lags)}
 	sort.Float64s(lags)
 	if len(lags) > 0 {
 		q := func(p float64) float64 { return lags[min(len(lags)-1, int(p*float64(len(lags))))] }
@@ -305,16 +305,8 @@ func measureLag(t *testing.T, src, dst *vrTablet, n, rows int) vreplLag {
 	return lag
 }
 
-// sysbenchTPS reads "transactions: N (X per sec.)".
-func sysbenchTPS(out string) float64 {
-	for _, line := range strings.Split(out, "\n") {
-		if i := strings.Index(line, "transactions:"); i >= 0 {
-			if j := strings.Index(line, "("); j >= 0 {
-				var v float64
-				fmt.Sscan(line[j+1:], &v)
-				return v
-			}
-		}
-	}
-	return 0
+// sysbenchTPSOf is the transactions per second of sysbench's summary (0 without one).
+func sysbenchTPSOf(out string) float64 {
+	tot, _ := parseSysbenchTotals(out)
+	return tot.TPS
 }
