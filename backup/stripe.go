@@ -67,14 +67,24 @@ func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSi
 	chans := make([]chan []byte, len(names))
 	out := make([]Stripe, len(names))
 	free := make(chan []byte, 4*len(names)) // recycled blocks
+	// cause is the first stripe failure that was not itself caused by the group ending: the
+	// error to report. abort (stopping the tool) runs before that stripe's error reaches the
+	// group, so the reader's "closed pipe" that follows may reach it first.
+	var cause error
+	var causeOnce sync.Once
 	for i, name := range names {
 		ch := make(chan []byte, 2)
 		chans[i] = ch
 		g.Go(func() error {
 			st, err := storeStripe(gctx, w, name, comp, ch, free)
 			out[i] = st
-			if err != nil && abort != nil {
-				abort()
+			if err != nil {
+				if gctx.Err() == nil {
+					causeOnce.Do(func() { cause = err })
+				}
+				if abort != nil {
+					abort()
+				}
 			}
 			return err
 		})
@@ -109,6 +119,9 @@ func writeStriped(ctx context.Context, w storage.Writer, names []string, blockSi
 		}
 	})
 	if err := g.Wait(); err != nil {
+		if cause != nil {
+			return nil, cause
+		}
 		return nil, err
 	}
 	return out, nil
