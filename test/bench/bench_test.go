@@ -572,3 +572,21 @@ func TestTabletdHelpListsEveryFlagTheBenchPasses(t *testing.T) {
 		t.Errorf("tabletd --help states no --gc-percent default")
 	}
 }
+
+func TestParsePerfCounts(t *testing.T) {
+	out := "# started on Wed Dec  2\n\n" +
+		"60000,,raw_syscalls:sys_enter,10000000000,100.00,,\n" +
+		"20000,,syscalls:sys_enter_read,10000000000,100.00,,\n" +
+		"0,,syscalls:sys_enter_writev,10000000000,100.00,,\n" +
+		"<not counted>,,syscalls:sys_enter_futex,0,0.00,,\n"
+	got := parsePerfCounts(out, 10000)
+	want := map[string]float64{"total": 6, "read": 2}
+	if len(got) != len(want) {
+		t.Fatalf("parsePerfCounts = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("parsePerfCounts[%q] = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -128,6 +128,13 @@ func (g *loadGen) merged(res *pointResult) histogram {
 // duration; the counters (and the tablet's RSS) are read at the window's
 // edges while the clients run.
 func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Duration, m *mariadb) (pointResult, error) {
+	return runPointProbed(ctx, l, n, rows, warmup, duration, m, nil)
+}
+
+// runPointProbed is runPoint with probe (if not nil) started as the measured
+// window opens; the func it returns is called with the queries measured.
+func runPointProbed(ctx context.Context, l *leg, n, rows int, warmup, duration time.Duration, m *mariadb,
+	probe func(ctx context.Context, d time.Duration) func(q uint64)) (pointResult, error) {
 	res := pointResult{Target: l.name, Clients: n}
 	tgt, release, err := l.open(n)
 	if err != nil {
@@ -151,6 +158,10 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 		stopAll()
 		return res, err
 	}
+	var probed func(q uint64)
+	if probe != nil {
+		probed = probe(ctx, duration)
+	}
 	g.phase.Store(phaseMeasure)
 	ok := sleepCtx(ctx, duration)
 	after, err := sampleCPU(l.pid(), m)
@@ -171,6 +182,9 @@ func runPoint(ctx context.Context, l *leg, n, rows int, warmup, duration time.Du
 		return res, err
 	}
 	all := g.merged(&res)
+	if probed != nil {
+		probed(all.total)
+	}
 	window := after.at.Sub(before.at)
 	res.Queries, res.Seconds = all.total, window.Seconds()
 	if all.total == 0 {

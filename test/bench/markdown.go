@@ -26,6 +26,7 @@ func (r *report) markdown(w io.Writer, legs []string) {
 		}
 		r.gateRatioTable(w)
 	}
+	r.profileTable(w)
 	if len(r.Checks) > 0 {
 		fmt.Fprintln(w, "### Issue 13 targets for tabletd")
 		fmt.Fprintln(w)

@@ -53,7 +53,13 @@ func measure(ctx context.Context, cfg config, e *env, st *runState, rep *report)
 			}
 		}
 	}
-	return ms.sampleIdle(ctx, "end")
+	if err := ms.sampleIdle(ctx, "end"); err != nil {
+		return err
+	}
+	if cfg.grpcLeg && cfg.profileDir != "" {
+		return ms.profileRound(ctx)
+	}
+	return nil
 }
 
 // sampleIdle records each tablet's (and vtgate's) RSS after idleSettle

@@ -74,6 +74,7 @@ type report struct {
 	StreamMedians []streamResult    `json:"stream_medians"`
 	GateMedians   []gateResult      `json:"vtgate_medians,omitempty"`
 	Checks        []check           `json:"checks,omitempty"`
+	Profiles      []profileResult   `json:"profiles,omitempty"` // -profile: kept out of the medians
 }
 
 // idleRSS is a process's VmRSS with no load: after setup ("start") and

@@ -175,7 +175,7 @@ func setupTabletd(ctx context.Context, cfg config, e *env, topo *topology, m *ma
 	if err == nil {
 		rep.Meta.TabletdVersion = b.version
 		logf("starting tabletd")
-		t, err = startTabletd(ctx, e, topo, m, b.bin, b.version, tabletdOptions{consolidate: cfg.consolidate, gogc: cfg.tabletdGOGC})
+		t, err = startTabletd(ctx, e, topo, m, b.bin, b.version, tabletdOptions{consolidate: cfg.consolidate, gogc: cfg.tabletdGOGC, pprof: cfg.profileDir != ""})
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -204,7 +204,8 @@ func buildTabletd(ctx context.Context, e *env, src string) (string, error) {
 // tabletdOptions are the per-run settings of tabletd's command line.
 type tabletdOptions struct {
 	consolidate bool
-	gogc        int // --gc-percent; 0 keeps tabletd's default
+	gogc        int  // --gc-percent; 0 keeps tabletd's default
+	pprof       bool // --pprof-http (-profile): vttablet serves /debug/pprof/ by default, tabletd on this flag
 }
 
 // tabletdArgs is tabletd's command line (PRIMARY, keyspace "bench2", the
@@ -220,6 +221,9 @@ func tabletdArgs(topoFlags []string, m *mariadb, ports []int, o tabletdOptions) 
 	args = append(args, consolidatorFlags(o.consolidate)...)
 	if o.gogc > 0 {
 		args = append(args, "--gc-percent="+strconv.Itoa(o.gogc))
+	}
+	if o.pprof {
+		args = append(args, "--pprof-http")
 	}
 	return args
 }
