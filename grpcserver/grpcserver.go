@@ -4,7 +4,6 @@ package grpcserver
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -64,8 +63,9 @@ func ParseServiceMap(list []string) (serve map[string]bool, skipped []string, er
 // ServerOptions returns what every tabletd gRPC server uses: the vtproto codec, and
 // interceptors by which a panic in a handler becomes INTERNAL (stack logged) and every error
 // leaves as a gRPC status whose code is the vtrpc code. observe (may be nil) sees unary calls
-// with tabletd's own errors, before their conversion.
-func ServerOptions(log *zap.Logger, observe grpc.UnaryServerInterceptor) []grpc.ServerOption {
+// with tabletd's own errors, before their conversion. tuning sets the transport (Validate it
+// first).
+func ServerOptions(log *zap.Logger, observe grpc.UnaryServerInterceptor, tuning Tuning) []grpc.ServerOption {
 	unary := []grpc.UnaryServerInterceptor{func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 		defer recoverTo(log, info.FullMethod, &err)
 		resp, err = h(ctx, req)
@@ -74,16 +74,14 @@ func ServerOptions(log *zap.Logger, observe grpc.UnaryServerInterceptor) []grpc.
 	if observe != nil {
 		unary = append(unary, observe)
 	}
-	return []grpc.ServerOption{
+	return append(tuning.options(),
 		grpc.ForceServerCodecV2(newCodec()),
-		// A fixed set of workers runs the handlers instead of a new goroutine per call.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 			defer recoverTo(log, info.FullMethod, &err)
 			return rpcerr.ToGRPC(h(srv, ss))
 		}),
-	}
+	)
 }
 
 func recoverTo(log *zap.Logger, method string, err *error) {

@@ -90,7 +90,7 @@ func TestEdgeConvertsErrorsAndPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(ServerOptions(zap.NewNop(), nil)...)
+	srv := grpc.NewServer(ServerOptions(zap.NewNop(), nil, DefaultTuning())...)
 	queryservicepb.RegisterQueryServer(srv, NewQueryServer(fakeQS{}))
 	tabletmanagerservicepb.RegisterTabletManagerServer(srv, NewTabletManagerServer(fakeTM{}))
 	go func() { _ = srv.Serve(lis) }()

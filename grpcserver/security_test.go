@@ -34,7 +34,7 @@ func serveHealth(t *testing.T, extra ...grpc.ServerOption) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(append(ServerOptions(zap.NewNop(), nil), extra...)...)
+	srv := grpc.NewServer(append(ServerOptions(zap.NewNop(), nil, DefaultTuning()), extra...)...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
@@ -342,7 +342,7 @@ func TestMaskErrors(t *testing.T) {
 		return nil, rpcerr.New(vtrpcpb.Code_FAILED_PRECONDITION, "CHANGE MASTER TO MASTER_PASSWORD = 's3cr3t-pw' failed")
 	})
 	mask := func(s string) string { return strings.ReplaceAll(s, "s3cr3t-pw", "*********") }
-	srv := grpc.NewServer(append(append(ServerOptions(zap.NewNop(), nil), MaskErrors(mask)...), fail)...)
+	srv := grpc.NewServer(append(append(ServerOptions(zap.NewNop(), nil, DefaultTuning()), MaskErrors(mask)...), fail)...)
 	healthpb.RegisterHealthServer(srv, h)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

@@ -35,6 +35,8 @@ type Config struct {
 	ServiceMap  []string
 	// GRPCMaxMessageSize bounds gRPC messages both ways (vttablet default 16 MiB).
 	GRPCMaxMessageSize int
+	// GRPCTuning is the gRPC server's transport: handler workers, flow-control windows.
+	GRPCTuning grpcserver.Tuning
 
 	// HTTPBindAddress (--bind-address) and GRPCBindAddress (--grpc-bind-address), when set,
 	// replace BindAddress for their port, as vttablet binds the two separately.
@@ -116,6 +118,7 @@ func DefaultConfig() Config {
 	return Config{
 		InitType:           topodatapb.TabletType_REPLICA,
 		GRPCMaxMessageSize: 16 * 1024 * 1024,
+		GRPCTuning:         grpcserver.DefaultTuning(),
 		DB:                 dbconfig.Default(),
 		Topo:               topo.DefaultConfig(),
 		Query:              tabletserver.DefaultConfig(),
@@ -158,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.GRPCMaxMessageSize <= 0 {
 		return fmt.Errorf("--grpc-max-message-size must be > 0 (got %d)", c.GRPCMaxMessageSize)
+	}
+	if err := c.GRPCTuning.Validate(); err != nil {
+		return err
 	}
 	switch c.InitType {
 	case topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY, topodatapb.TabletType_SPARE:

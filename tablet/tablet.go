@@ -329,7 +329,7 @@ func (t *Tablet) openGRPC(context.Context) error {
 		return err
 	}
 	t.rpcStats = stats
-	opts := append(grpcserver.ServerOptions(t.log, stats.Interceptor()),
+	opts := append(grpcserver.ServerOptions(t.log, stats.Interceptor(), t.cfg.GRPCTuning),
 		grpc.MaxRecvMsgSize(t.cfg.GRPCMaxMessageSize), grpc.MaxSendMsgSize(t.cfg.GRPCMaxMessageSize))
 	qlOpts, err := t.queryLogOptions() // tablet/querylog.go
 	if err != nil {

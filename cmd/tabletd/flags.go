@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tabletd/tabletd/dbconfig"
+	"github.com/tabletd/tabletd/grpcserver"
 	"github.com/tabletd/tabletd/proto/topodatapb"
 	"github.com/tabletd/tabletd/tablet"
 	"github.com/tabletd/tabletd/tabletserver"
@@ -36,6 +37,7 @@ type options struct {
 	httpBind string // --bind-address
 	services []string
 	grpcMax  int
+	grpcTune grpcserver.Tuning
 
 	// vttablet's conventions for a local MySQL (mysqlconf.go) and its credentials.
 	mycnfSocket      string
@@ -134,6 +136,10 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.httpBind, "bind-address", "", "address the HTTP port listens on (default all interfaces)")
 	fs.StringSliceVar(&o.services, "service-map", nil, "gRPC services: grpc-queryservice,grpc-tabletmanager")
 	fs.IntVar(&o.grpcMax, "grpc-max-message-size", 16*1024*1024, "max gRPC message size in bytes")
+	o.grpcTune = grpcserver.DefaultTuning()
+	fs.IntVar(&o.grpcTune.StreamWorkers, "grpc-stream-workers", o.grpcTune.StreamWorkers, "long-lived goroutines that run gRPC handlers (a call beyond them gets its own goroutine); 0: a goroutine per call")
+	fs.Int32Var(&o.grpcTune.InitialWindowSize, "grpc-server-initial-window-size", o.grpcTune.InitialWindowSize, "gRPC server's per-stream flow-control window in bytes; 0: gRPC's default (64 KiB sized by BDP estimation, vttablet's default)")
+	fs.Int32Var(&o.grpcTune.InitialConnWindowSize, "grpc-server-initial-conn-window-size", o.grpcTune.InitialConnWindowSize, "gRPC server's per-connection flow-control window in bytes; 0: gRPC's default (64 KiB sized by BDP estimation, vttablet's default)")
 
 	fs.StringVar(&o.topoImpl, "topo-implementation", "etcd2", "topology implementation (only etcd2)")
 	fs.StringVar(&o.topoAddr, "topo-global-server-address", "", "global etcd endpoints, comma separated")
@@ -235,6 +241,7 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	}
 	c.Topo.GlobalServerAddress, c.Topo.GlobalRoot, c.EmbeddedTopoDir = o.topoAddr, o.topoRoot, o.embeddedTopo
 	c.HTTPPort, c.GRPCPort, c.ServiceMap, c.GRPCMaxMessageSize = o.httpPort, o.grpcPort, o.services, o.grpcMax
+	c.GRPCTuning = o.grpcTune
 	c.HTTPBindAddress, c.GRPCBindAddress = o.httpBind, o.bindAddr
 	c.DB = o.db
 	for r, cred := range o.users {
