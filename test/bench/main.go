@@ -95,7 +95,7 @@ type config struct {
 	vtgateLeg        bool
 	vtgateThreads    []int
 	sysbenchTests    []string
-	profileDir       string // -profile: a profile pass after the rounds, pprof files here
+	profileDir       string // -profile: a profile pass after the rounds, pprof CPU and heap files here
 }
 
 func main() {
@@ -141,7 +141,7 @@ func parseFlags(argv []string) (config, string, error) {
 	fs.BoolVar(&cfg.vtgateLeg, "vtgate-leg", false, "measure through a real vtgate with sysbench")
 	fs.StringVar(&threads, "vtgate-threads", "8,64", "comma-separated sysbench thread counts of the vtgate leg")
 	fs.StringVar(&tests, "sysbench-tests", sbPointSelect+","+sbReadOnly, "sysbench workloads of the vtgate leg")
-	fs.StringVar(&cfg.profileDir, "profile", "", "after the rounds, one more gRPC point per tablet and -clients level with perf counting its syscalls and a pprof CPU profile saved in this directory (not in the medians)")
+	fs.StringVar(&cfg.profileDir, "profile", "", "after the rounds, one more gRPC point per tablet and -clients level with perf counting its syscalls and pprof CPU and heap profiles saved in this directory (not in the medians)")
 	reportFrom := fs.String("report", "", "measure nothing: print the tables for this raw JSON file (from -out)")
 	_ = fs.Parse(argv)
 	if *reportFrom != "" {

@@ -139,20 +139,34 @@ func goGCOf(pid int, fallback string) string {
 func scrapeGOGC(ctx context.Context, port int) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
+	b, err := getLocal(ctx, port, "/metrics")
 	if err != nil {
-		return "", false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", false
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
 		return "", false
 	}
 	return metricValue(string(b), "go_gc_gogc_percent")
+}
+
+// getLocal returns the body of a 200 answer to GET http://127.0.0.1:port<path>
+// (at most 64 MiB); any other status is an error naming it.
+func getLocal(ctx context.Context, port int, path string) ([]byte, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", port, path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b[:min(len(b), 512)])))
+	}
+	return b, nil
 }
 
 // metricValue is the value of an unlabelled metric in Prometheus text format.

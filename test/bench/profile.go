@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,29 +144,11 @@ func parsePerfCounts(out string, q float64) map[string]float64 {
 // fetchProfile saves one of the tablet's /debug/pprof/ profiles (net/http/pprof
 // on its HTTP port; vttablet serves it too), e.g. "profile?seconds=10" or "heap".
 func fetchProfile(ctx context.Context, port int, which, path string) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", port, which)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	b, err := getLocal(ctx, port, "/debug/pprof/"+which)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return os.WriteFile(path, b, 0o644)
 }
 
 // profileTable prints the syscalls per query of the profile pass.
