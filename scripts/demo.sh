@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo command (README, Quick start): a local mariadbd and one tabletd in front of it,
-# with an in-process etcd as the topology; runs a few statements through tabletd's
-# queryservice and stays up until Ctrl-C, which stops tabletd, then mariadbd, and exits 0.
+# with a single-node etcd (`tabletctl topo-server`) as the topology; runs a few statements through tabletd's
+# queryservice and stays up until Ctrl-C, which stops tabletd, then etcd and mariadbd, and exits 0.
 # Installs what is missing first (scripts/install-deps.sh --demo). Everything it writes is
 # under $DEMO_DIR (default /tmp/tabletd-demo), logs included.
 set -euo pipefail
@@ -14,7 +14,7 @@ http=15100 grpc=16100
 
 mkdir -p "$state"
 data=$state/mysql sock=$state/mysql.sock
-mysqld_log=$state/mysqld.err tabletd_log=$state/tabletd.log
+mysqld_log=$state/mysqld.err tabletd_log=$state/tabletd.log etcd_log=$state/etcd.log
 if [ ! -d "$data/mysql" ]; then
   echo "demo: initializing a MariaDB data directory in $data"
   mariadb-install-db --no-defaults --datadir="$data" --auth-root-authentication-method=socket \
@@ -22,16 +22,16 @@ if [ ! -d "$data/mysql" ]; then
     { echo "demo: mariadb-install-db failed, see $state/install.log" >&2; exit 1; }
 fi
 
-mysqld_pid="" tabletd_pid=""
-# stop ends tabletd before mariadbd, so tabletd never sees its server vanish mid-query.
+mysqld_pid="" tabletd_pid="" etcd_pid=""
+# stop ends tabletd before etcd and mariadbd, so tabletd never sees its servers vanish mid-query.
 stop() {
   local pid
-  for pid in "$tabletd_pid" "$mysqld_pid"; do
+  for pid in "$tabletd_pid" "$etcd_pid" "$mysqld_pid"; do
     [ -n "$pid" ] || continue
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  tabletd_pid="" mysqld_pid=""
+  tabletd_pid="" etcd_pid="" mysqld_pid=""
 }
 fail() {
   echo "demo: $1" >&2
@@ -40,7 +40,7 @@ fail() {
   exit 1
 }
 # Ctrl-C (or SIGTERM) is how the demo is meant to end: a clean stop, exit 0.
-trap 'echo; echo "demo: stopping tabletd and mariadbd"; stop; echo "demo: stopped; logs in $state"; exit 0' INT TERM
+trap 'echo; echo "demo: stopping tabletd, etcd and mariadbd"; stop; echo "demo: stopped; logs in $state"; exit 0' INT TERM
 trap stop EXIT
 
 # setsid: the servers get no Ctrl-C from the terminal; the trap above stops them in order.
@@ -68,10 +68,23 @@ SQL
 
 echo "demo: building tabletd and tabletctl into $state"
 (cd "$here" && go build -o "$state/" ./cmd/tabletd ./cmd/tabletctl)
+# The topology: a single-node etcd with cell zone1 registered (tabletd carries no etcd server).
+rm -f "$state/etcd.endpoint"
+setsid "$state/tabletctl" topo-server --dir "$state/etcd" --cell zone1 --root /vitess/global \
+  --endpoint-file "$state/etcd.endpoint" >"$etcd_log" 2>&1 &
+etcd_pid=$!
+for i in $(seq 300); do
+  [ -s "$state/etcd.endpoint" ] && break
+  kill -0 "$etcd_pid" 2>/dev/null || fail "tabletctl topo-server exited at start" "$etcd_log"
+  [ "$i" -lt 300 ] || fail "etcd did not serve within 30 s" "$etcd_log"
+  sleep 0.1
+done
+etcd_endpoint=$(cat "$state/etcd.endpoint")
+echo "demo: etcd on $etcd_endpoint (tabletctl topo-server), cell zone1 registered"
 setsid "$state/tabletd" --tablet-path zone1-100 --tablet-hostname 127.0.0.1 --init-keyspace commerce \
   --init-shard 0 --init-tablet-type PRIMARY --db-socket "$sock" --db-dba-user vt_dba --db-dba-password demo \
   --db-app-user vt_app --db-app-password demo --port "$http" --grpc-port "$grpc" \
-  --embedded-topo-dir "$state/etcd" --log-format console >"$tabletd_log" 2>&1 &
+  --topo-global-server-address "$etcd_endpoint" --topo-global-root /vitess/global --log-format console >"$tabletd_log" 2>&1 &
 tabletd_pid=$!
 echo "demo: tabletd started, logging to $tabletd_log; waiting for it to serve"
 # /debug/health answers 200 only while the tablet serves.

@@ -42,11 +42,8 @@ type Config struct {
 	// replace BindAddress for their port, as vttablet binds the two separately.
 	HTTPBindAddress, GRPCBindAddress string
 
-	DB dbconfig.Config
-	// Topo.GlobalServerAddress empty = run an embedded single-node etcd (demo mode) in
-	// EmbeddedTopoDir and register the cell in it.
-	Topo            topo.Config
-	EmbeddedTopoDir string
+	DB   dbconfig.Config
+	Topo topo.Config
 
 	Query tabletserver.Config // Keyspace/Shard/Alias are filled in from the fields above
 	// LameduckPeriod (--lameduck-period, vttablet's default 50ms): after SIGTERM the tablet
@@ -176,8 +173,8 @@ func (c Config) Validate() error {
 	if err := c.DB.Validate(); err != nil {
 		return err
 	}
-	if c.Topo.GlobalServerAddress == "" && c.EmbeddedTopoDir == "" {
-		return errors.New("--topo-global-server-address is required (or give --embedded-topo-dir to run a local etcd for a demo)")
+	if c.Topo.GlobalServerAddress == "" {
+		return errors.New("--topo-global-server-address is required (for a demo, `tabletctl topo-server --dir DIR` runs a local etcd with the cell registered)")
 	}
 	if c.Topo.GlobalRoot == "" {
 		return errors.New("--topo-global-root is required (e.g. /vitess/global)")

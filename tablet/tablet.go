@@ -30,7 +30,6 @@ import (
 	"github.com/tabletd/tabletd/tabletmanager/schema"
 	"github.com/tabletd/tabletd/tabletserver"
 	"github.com/tabletd/tabletd/topo"
-	"github.com/tabletd/tabletd/topo/localetcd"
 	"github.com/tabletd/tabletd/vreplication/engine"
 	"github.com/tabletd/tabletd/vreplication/vdiff"
 	"github.com/tabletd/tabletd/vreplication/vstreamer"
@@ -56,7 +55,6 @@ type Tablet struct {
 	closers  []closer // opened components, closed in reverse order
 	shutdown sync.Once
 
-	etcd        *localetcd.Server
 	mysql       *mysqlServer
 	qs          *tabletserver.Server
 	tm          *tabletmanager.Manager
@@ -122,7 +120,6 @@ func (t *Tablet) Open(ctx context.Context) error {
 		name string
 		open func(context.Context) error
 	}{
-		{"embedded topology", t.openEmbeddedTopo},
 		{"listeners", t.openListeners},
 		{"mysql", t.openMySQL},
 		{"query service", t.openQueryService},

@@ -30,6 +30,7 @@ commands:
   backup   take a backup of the tablet (Backup RPC) and print its events
   backups  list a shard's backups from the backup storage, with their MANIFESTs
   probe    GET HTTP URLs, exit 0 only when each answers 200 (the container health check)
+  topo-server  run a single-node etcd with the cell registered, for a demo (until Ctrl-C)
 `
 
 func main() {
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return backupsCmd(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return probe(ctx, args[1:], stdout, stderr)
+	case "topo-server":
+		return topoServer(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -144,7 +145,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.StringVar(&o.topoImpl, "topo-implementation", "etcd2", "topology implementation (only etcd2)")
 	fs.StringVar(&o.topoAddr, "topo-global-server-address", "", "global etcd endpoints, comma separated")
 	fs.StringVar(&o.topoRoot, "topo-global-root", "/vitess/global", "global topology root")
-	fs.StringVar(&o.embeddedTopo, "embedded-topo-dir", "", "with no --topo-global-server-address: run a local etcd with data here (demo)")
+	fs.StringVar(&o.embeddedTopo, "embedded-topo-dir", "", "removed: tabletctl topo-server --dir DIR runs the demo etcd")
 
 	fs.DurationVar(&o.healthInterval, "health-check-interval", 20*time.Second, "interval between health broadcasts")
 	fs.DurationVar(&o.unhealthy, "unhealthy-threshold", 2*time.Hour, "replication lag above which a replica stops serving")
@@ -190,7 +191,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.BoolVar(&o.aclByUser, "table-acl-denied-metrics-by-user", false, "also count table ACL denials per user (tabletd_table_acl_denied_by_user_total; at most 1000 distinct users, then \"other\")")
 	fs.StringVar(&o.rulesFile, "filecustomrules", "", "custom query rules file (Vitess JSON); a bad file stops the start, on reload it keeps the rules in force")
 	fs.BoolVar(&o.rulesWatch, "filecustomrules-watch", false, "re-read --filecustomrules when it changes (checked every second; SIGHUP also reloads)")
-	fs.IntVar(&o.gcPercent, "gc-percent", 200, "Go GC target percentage (GOGC); the environment's GOGC wins when set")
+	fs.IntVar(&o.gcPercent, "gc-percent", 100, "Go GC target percentage (GOGC); the environment's GOGC wins when set")
 	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or console")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	o.logs.bind(fs)
@@ -239,7 +240,10 @@ func (o *options) toConfig(env func(string) string) (tablet.Config, error) {
 	if o.topoImpl != "etcd2" {
 		return c, fmt.Errorf("--topo-implementation %q is not supported: tabletd speaks etcd2 only", o.topoImpl)
 	}
-	c.Topo.GlobalServerAddress, c.Topo.GlobalRoot, c.EmbeddedTopoDir = o.topoAddr, o.topoRoot, o.embeddedTopo
+	if o.embeddedTopo != "" {
+		return c, errors.New("--embedded-topo-dir is gone: tabletd no longer carries an etcd server; run `tabletctl topo-server --dir DIR` and give tabletd its --topo-global-server-address")
+	}
+	c.Topo.GlobalServerAddress, c.Topo.GlobalRoot = o.topoAddr, o.topoRoot
 	c.HTTPPort, c.GRPCPort, c.ServiceMap, c.GRPCMaxMessageSize = o.httpPort, o.grpcPort, o.services, o.grpcMax
 	c.GRPCTuning = o.grpcTune
 	c.HTTPBindAddress, c.GRPCBindAddress = o.httpBind, o.bindAddr

@@ -114,8 +114,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer, env func(
 			zap.Strings("flags", cfg.NotImplementedFlags))
 	}
 	o.security.logStart(log, argv, cfg)
-	// The query path allocates per request and the live heap is small; collecting half as
-	// often costs a few MB and saves measurable CPU per query (docs/benchmarks.md).
+	// Go's default 100, as vttablet: GC is ~2% of CPU per query while 200 cost ~10 MiB of
+	// RSS (docs/benchmarks.md, step 2 of issue 13); operators tune it with --gc-percent.
 	if env("GOGC") == "" && o.gcPercent > 0 {
 		debug.SetGCPercent(o.gcPercent)
 	}

@@ -123,7 +123,7 @@ func parseFlags(argv []string) (config, string, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unmeasured load before each point")
 	fs.StringVar(&cfg.hot, "hot", "", `"on" or "off": every client reads the same row, with consolidation asked on or off per request (ExecuteOptions.consolidator, honoured by both tablets)`)
 	fs.StringVar(&consolidator, "consolidator", "on", `"on" or "off": the consolidator on both PRIMARY tablets (--enable-consolidator=true|false --enable-consolidator-replicas=false); on is vttablet v23's default on a PRIMARY`)
-	fs.IntVar(&cfg.tabletdGOGC, "tabletd-gogc", 0, "GC target for tabletd (--gc-percent N), e.g. 100 as vttablet (0: tabletd's own default, --gc-percent 200)")
+	fs.IntVar(&cfg.tabletdGOGC, "tabletd-gogc", 0, "GC target for tabletd (--gc-percent N), e.g. 100 as vttablet (0: tabletd's own default, --gc-percent 100)")
 	fs.BoolVar(&cfg.allowDirty, "allow-dirty", false, "measure a tree with changes outside test/bench and docs (the report marks it dirty)")
 	fs.IntVar(&cfg.tabletProcs, "tablet-gomaxprocs", 0, "GOMAXPROCS for both tablets, e.g. 1 as a sidecar limited to one CPU (0: Go's default)")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds; each metric is reported as its median over the rounds")

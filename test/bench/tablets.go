@@ -50,6 +50,11 @@ var commonTabletFlags = []string{
 	"--health-check-interval=1s",
 	// vttablet's default; tabletd's own default is on (a write per second on a primary).
 	"--heartbeat-enable=false",
+	// Not vttablet's defaults (0: grpc-go's 64 KiB windows with BDP probing) but tabletd's
+	// (fixed 1 MiB windows, no BDP pings), given to both so the two transports match.
+	// vttablet has no flag for grpc-go's stream workers, tabletd's other transport setting.
+	"--grpc-server-initial-window-size=1048576",
+	"--grpc-server-initial-conn-window-size=1048576",
 }
 
 // consolidatorFlags sets the consolidator alike on both PRIMARY tablets.
