@@ -58,6 +58,7 @@ func TestBadInput(t *testing.T) {
 		{"topo implementation", with("--topo-implementation", "zk2"), "--topo-implementation"},
 		{"service map", with("--service-map", "grpc-nosuch"), "--service-map"},
 		{"no topology", base, "--topo-global-server-address"},
+		{"embedded topology removed", append(append([]string{}, base...), "--embedded-topo-dir", dir), "tabletctl topo-server"},
 		{"stray argument", with("extra"), "extra"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
