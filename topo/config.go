@@ -86,7 +86,7 @@ func (c Config) Validate() error {
 	if c.GlobalRoot == "" {
 		return errors.New("--topo-global-root is required: set it to the key prefix of the global topology, e.g. --topo-global-root=/vitess/global")
 	}
-	if err := validateCellName(c.Cell); err != nil {
+	if err := ValidateCellName(c.Cell); err != nil {
 		return fmt.Errorf("cell (the cell part of --tablet-path, e.g. zone1 in zone1-0000000100): %v", err)
 	}
 	switch {

@@ -21,7 +21,7 @@ func ParseTabletAlias(s string) (*topodatapb.TabletAlias, error) {
 		return nil, fmt.Errorf("%w %q: want <cell>-<uid>, e.g. zone1-0000000100", ErrInvalidAlias, s)
 	}
 	cell, uidStr := s[:i], s[i+1:]
-	if err := validateCellName(cell); err != nil {
+	if err := ValidateCellName(cell); err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidAlias, s, err)
 	}
 	for _, c := range uidStr {
@@ -45,9 +45,9 @@ func AliasString(a *topodatapb.TabletAlias) string {
 	return fmt.Sprintf("%s-%010d", a.GetCell(), a.GetUid())
 }
 
-// validateCellName accepts the characters Vitess accepts in the cell part of an
+// ValidateCellName accepts the characters Vitess accepts in the cell part of an
 // alias: letters, digits, '-', '_' and '.'.
-func validateCellName(cell string) error {
+func ValidateCellName(cell string) error {
 	if cell == "" {
 		return fmt.Errorf("empty cell name")
 	}

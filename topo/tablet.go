@@ -16,7 +16,7 @@ func (s *Server) checkAlias(a *topodatapb.TabletAlias) error {
 	if a == nil {
 		return fmt.Errorf("%w: nil tablet alias", ErrInvalidAlias)
 	}
-	if err := validateCellName(a.GetCell()); err != nil {
+	if err := ValidateCellName(a.GetCell()); err != nil {
 		return fmt.Errorf("%w %s: %v", ErrInvalidAlias, AliasString(a), err)
 	}
 	if a.GetCell() != s.cfg.Cell {

@@ -8,13 +8,12 @@ import (
 	"os"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/proto"
+	"go.uber.org/zap"
 
 	"github.com/tabletd/tabletd/proto/topodatapb"
+	"github.com/tabletd/tabletd/topo"
 	"github.com/tabletd/tabletd/topo/localetcd"
 )
 
@@ -36,12 +35,13 @@ func topoServer(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return 2
 	}
+	cellErr := topo.ValidateCellName(*cell)
 	switch {
 	case *dir == "":
 		fmt.Fprintln(stderr, "tabletctl topo-server: --dir is required (where etcd keeps its data)")
 		return 2
-	case *cell == "" || strings.Contains(*cell, "/"):
-		fmt.Fprintf(stderr, "tabletctl topo-server: --cell %q is not a cell name\n", *cell)
+	case cellErr != nil:
+		fmt.Fprintf(stderr, "tabletctl topo-server: --cell: %v\n", cellErr)
 		return 2
 	case !strings.HasPrefix(*root, "/") || path.Clean(*root) == "/":
 		fmt.Fprintf(stderr, "tabletctl topo-server: --root %q must be an absolute path below /, e.g. /vitess/global\n", *root)
@@ -58,7 +58,8 @@ func topoServer(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	endpoint := srv.Endpoint()
 	globalRoot := path.Clean(*root)
 	ci := &topodatapb.CellInfo{ServerAddress: endpoint, Root: path.Join(path.Dir(globalRoot), *cell)}
-	if err := putCellInfo(ctx, endpoint, globalRoot, *cell, ci); err != nil {
+	tcfg := topo.Config{GlobalServerAddress: endpoint, GlobalRoot: globalRoot, Cell: *cell}
+	if err := topo.RegisterCell(ctx, tcfg, ci, zap.NewNop()); err != nil {
 		fmt.Fprintf(stderr, "tabletctl topo-server: %v\n", err)
 		return 1
 	}
@@ -72,26 +73,6 @@ func topoServer(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		endpoint, *cell, globalRoot, endpoint, globalRoot)
 	<-ctx.Done()
 	return 0
-}
-
-// putCellInfo writes cells/<cell>/CellInfo under globalRoot. A data dir reused across runs
-// gets a new port each time (port 0), so the record is rewritten on every start.
-func putCellInfo(ctx context.Context, endpoint, globalRoot, cell string, ci *topodatapb.CellInfo) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	val, err := proto.Marshal(ci)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err = cli.Put(ctx, path.Join(globalRoot, "cells", cell, "CellInfo"), string(val)); err != nil {
-		return fmt.Errorf("registering cell %s: %w", cell, err)
-	}
-	return nil
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a script polling for the
