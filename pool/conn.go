@@ -191,14 +191,28 @@ func (p *Pool[C]) apply(ctx context.Context, pc *Pooled[C], setting *Setting) er
 // WaitTimeout running out (ErrTimeout), else the error itself.
 func (p *Pool[C]) ioErr(ctx, ioCtx context.Context, what string, err error) error {
 	// The cause is kept as text only here, so errors.Is and rpcerr.Code see one verdict.
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %s: %w (%v)", p.cfg.Name, what, ctx.Err(), err)
+	if cerr := ended(ctx); cerr != nil {
+		return fmt.Errorf("%s: %s: %w (%v)", p.cfg.Name, what, cerr, err)
 	}
-	if ioCtx.Err() != nil {
+	if ended(ioCtx) != nil {
 		p.counts.timeouts.Add(1)
 		return fmt.Errorf("%s: %s: %w (%v)", p.cfg.Name, what, ErrTimeout, err)
 	}
 	return fmt.Errorf("%s: %s: %w", p.cfg.Name, what, err)
+}
+
+// ended is ctx.Err(), or DeadlineExceeded once ctx's deadline has passed even though its
+// timer has not fired yet: net.Dialer times a dial out at the context's deadline by itself
+// ("i/o timeout"), and can return a moment before ctx.Err() turns non-nil. Without this, a
+// caller whose deadline ended the dial was told MySQL is unavailable.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (p *Pool[C]) closeConn(c C) {
